@@ -1,0 +1,145 @@
+"""JSON API for the practitioner console. Thin handlers: parse, call the service, serialise."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from .audit import AuditEvent
+from .consultations import NewConsultation
+from .context import principal_of
+from .errors import Forbidden, Invalid
+from .invites import ics_invite, qr_svg
+from .keys import audit_key, calls_key, consultations_key, settings_key, signaling_key, web_sessions_key
+from .sessions import Principal
+
+__all__ = ["setup_api_routes"]
+
+
+def _professional(request: web.Request) -> Principal:
+    principal = principal_of(request)
+    if principal is None:
+        raise web.HTTPUnauthorized(reason="Login required")
+    if principal.kind != "user":
+        raise Forbidden("only professionals may use this API")
+    return principal
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    if request.content_type != "application/json":
+        raise Invalid("send a JSON body (Content-Type: application/json)")
+    try:
+        data = json.loads(await request.text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Invalid("the body is not valid JSON") from exc
+    if not isinstance(data, dict):
+        raise Invalid("the body must be a JSON object")
+    return data
+
+
+def _report(data: dict[str, Any], request: web.Request, *, required: bool) -> str | None:
+    report = data.get("report")
+    if report is None and not required:
+        return None
+    limit = request.app[settings_key].limits.max_report_chars
+    if not isinstance(report, str) or len(report) > limit:
+        raise Invalid(f"report must be text of at most {limit} characters")
+    return report
+
+
+async def create_consultation(request: web.Request) -> web.Response:
+    principal = _professional(request)
+    new = NewConsultation.parse(await _json(request), request.app[settings_key].limits.max_name_chars)
+    service = request.app[consultations_key]
+    consultation = await service.create(principal, new)
+    link = await service.issue_link(principal, consultation.id, "patient")
+    return web.json_response({"consultation": consultation.to_json(), "link": link.to_json()}, status=201)
+
+
+async def list_consultations(request: web.Request) -> web.Response:
+    views = await request.app[consultations_key].list_for(_professional(request))
+    return web.json_response({"consultations": [view.to_json() for view in views]})
+
+
+async def get_consultation(request: web.Request) -> web.Response:
+    view = await request.app[consultations_key].get(_professional(request), request.match_info["cid"])
+    return web.json_response(view.to_json())
+
+
+async def issue_link(request: web.Request) -> web.Response:
+    principal = _professional(request)
+    data = await _json(request)
+    role, label = data.get("role", "patient"), data.get("label", "")
+    if not isinstance(role, str) or not isinstance(label, str):
+        raise Invalid("role and label must be text")
+    link = await request.app[consultations_key].issue_link(principal, request.match_info["cid"], role, label)
+    return web.json_response(link.to_json(), status=201)
+
+
+async def list_links(request: web.Request) -> web.Response:
+    links = await request.app[consultations_key].links(_professional(request), request.match_info["cid"])
+    return web.json_response({"links": [link.to_json() for link in links]})
+
+
+async def revoke_link(request: web.Request) -> web.Response:
+    await request.app[consultations_key].revoke_link(
+        _professional(request), request.match_info["cid"], request.match_info["jti"])
+    return web.json_response({"revoked": True})
+
+
+async def link_qr(request: web.Request) -> web.Response:
+    link = await request.app[consultations_key].link(
+        _professional(request), request.match_info["cid"], request.match_info["jti"])
+    return web.Response(body=qr_svg(link.url), content_type="image/svg+xml",
+                        headers={"Cache-Control": "no-store"})
+
+
+async def link_ics(request: web.Request) -> web.Response:
+    link = await request.app[consultations_key].link(
+        _professional(request), request.match_info["cid"], request.match_info["jti"])
+    return web.Response(body=ics_invite(link.invitation), content_type="text/calendar",
+                        headers={"Content-Disposition": 'attachment; filename="teleconsultation.ics"',
+                                 "Cache-Control": "no-store"})
+
+
+async def chat_history(request: web.Request) -> web.Response:
+    principal = _professional(request)
+    consultation = await request.app[consultations_key].get(principal, request.match_info["cid"])
+    messages = await request.app[calls_key].chat_history(consultation.id)
+    await request.app[audit_key].record(AuditEvent(principal.actor, principal.role, "chat.read",
+                                                   f"consultation:{consultation.id}", "ok"))
+    return web.json_response({"messages": messages})
+
+
+async def end_consultation(request: web.Request) -> web.Response:
+    principal = _professional(request)
+    data = await _json(request)
+    report = _report(data, request, required=False)
+    view = await request.app[consultations_key].end(principal, request.match_info["cid"], report)
+    await request.app[web_sessions_key].revoke_participants_of(view.id)
+    await request.app[signaling_key].consultation_ended(view.id)
+    return web.json_response(view.to_json())
+
+
+async def save_report(request: web.Request) -> web.Response:
+    principal = _professional(request)
+    report = _report(await _json(request), request, required=True)
+    assert report is not None
+    await request.app[consultations_key].save_report(principal, request.match_info["cid"], report)
+    return web.json_response({"saved": True})
+
+
+def setup_api_routes(app: web.Application) -> None:
+    app.router.add_post("/api/consultations", create_consultation)
+    app.router.add_get("/api/consultations", list_consultations)
+    app.router.add_get("/api/consultations/{cid}", get_consultation)
+    app.router.add_post("/api/consultations/{cid}/links", issue_link)
+    app.router.add_get("/api/consultations/{cid}/links", list_links)
+    app.router.add_post("/api/consultations/{cid}/links/{jti}/revoke", revoke_link)
+    app.router.add_get("/api/consultations/{cid}/links/{jti}/qr.svg", link_qr)
+    app.router.add_get("/api/consultations/{cid}/links/{jti}/invite.ics", link_ics)
+    app.router.add_get("/api/consultations/{cid}/chat", chat_history)
+    app.router.add_post("/api/consultations/{cid}/end", end_consultation)
+    app.router.add_put("/api/consultations/{cid}/report", save_report)

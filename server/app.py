@@ -1,0 +1,102 @@
+"""The application factory: builds every service once, stores it under its AppKey and wires the domains."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import socketio
+from aiohttp import web
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from signaling import CallSignaling, Limits
+
+from .accounts import Accounts
+from .api import setup_api_routes
+from .audit import AuditLog
+from .calls import CallRules
+from .clock import Clock, SystemClock
+from .config import Settings
+from .consultations import Consultations
+from .crypto import Sealer
+from .db import create_engine
+from .keys import (
+    accounts_key, audit_key, calls_key, clock_key, consultations_key, db_key, settings_key, signaling_key,
+    templates_key, web_sessions_key,
+)
+from .links import LinkSigner
+from .middlewares import setup_middlewares
+from .pages import setup_page_routes
+from .sessions import WebSessions
+from .templates import create_environment
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+engine_key = web.AppKey("engine", AsyncEngine)
+
+
+def _signaling_limits(settings: Settings) -> Limits:
+    limits = settings.limits
+    return Limits(max_event_bytes=limits.max_event_bytes, max_sdp_bytes=limits.max_sdp_bytes,
+                  max_candidate_bytes=limits.max_candidate_bytes, max_chat_chars=limits.max_chat_chars,
+                  signal_events_per_s=limits.signal_events_per_s)
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+    """Build the Lucarne application. The database must already be migrated (``lucarne migrate``)."""
+    clock = clock or SystemClock()
+    engine = create_engine(settings.database_url)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    sealer = Sealer(settings.master_key)
+    audit = AuditLog(sessions, clock)
+    web_sessions = WebSessions(sessions, clock, settings.session_ttl_s)
+    consultations = Consultations(sessions, clock, sealer, LinkSigner(settings.secret_key), audit,
+                                  settings.public_url, settings.link_ttl_s)
+    calls = CallRules(sessions, web_sessions, clock, sealer, audit, settings.ice)
+    manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
+    signaling = CallSignaling(calls, origins=settings.origins, limits=_signaling_limits(settings),
+                              client_manager=manager)
+
+    app = web.Application(client_max_size=settings.limits.max_request_bytes)
+    app[settings_key] = settings
+    app[clock_key] = clock
+    app[engine_key] = engine
+    app[db_key] = sessions
+    app[audit_key] = audit
+    app[accounts_key] = Accounts(sessions, clock, settings.limits)
+    app[web_sessions_key] = web_sessions
+    app[consultations_key] = consultations
+    app[calls_key] = calls
+    app[signaling_key] = signaling
+    app[templates_key] = create_environment(settings.web_dir)
+
+    setup_middlewares(app)
+    setup_page_routes(app)
+    setup_api_routes(app)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_static("/static", settings.web_dir / "static", follow_symlinks=False)
+    signaling.attach(app)
+    app.cleanup_ctx.append(_engine_lifecycle)
+    app.on_shutdown.append(_close_sockets)
+    return app
+
+
+async def readyz(request: web.Request) -> web.Response:
+    try:
+        async with request.app[db_key]() as session:
+            await session.execute(text("SELECT 1"))
+    except Exception:
+        logger.exception("readiness check failed")
+        return web.json_response({"status": "database unavailable"}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+async def _engine_lifecycle(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[engine_key].dispose()
+
+
+async def _close_sockets(app: web.Application) -> None:
+    await app[signaling_key].sio.shutdown()

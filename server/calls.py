@@ -1,0 +1,283 @@
+"""The host side of signaling: who may join a consultation's call, be admitted, signal whom, and chat.
+
+Implements :class:`signaling.CallAuthority` over the database, so every decision reads durable state and any
+server process can take any socket. The ``Member`` a socket holds is a snapshot; rules re-read the rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+
+from sqlalchemy import select
+
+from signaling import Caller, JoinOutcome, Member
+from signaling.errors import Denied, WrongState
+
+from .audit import AuditEvent, AuditLog
+from .clock import Clock
+from .config import IceSettings
+from .crypto import Sealer
+from .db import SessionFactory
+from .errors import Conflict
+from .ids import new_id
+from .lifecycle import PARTICIPANT, check_transition
+from .models import ChatMessage, Consultation, ConsultationEvent, Participant
+from .sessions import COOKIE_NAME, Principal, WebSessions
+from .turn import ice_configuration
+
+__all__ = ["CallRules", "cookie_token"]
+
+_OPEN = ("scheduled", "in_progress")
+
+
+def cookie_token(cookie_header: str | None) -> str | None:
+    """The session token from a ``Cookie`` header, or ``None``."""
+    if not cookie_header or len(cookie_header) > 8192:
+        return None
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(cookie_header)
+    except CookieError:
+        return None
+    morsel = jar.get(COOKIE_NAME)
+    return morsel.value if morsel else None
+
+
+class CallRules:
+    def __init__(
+        self, sessions: SessionFactory, web_sessions: WebSessions, clock: Clock, sealer: Sealer,
+        audit: AuditLog, ice: IceSettings,
+    ) -> None:
+        self._sessions = sessions
+        self._web_sessions = web_sessions
+        self._clock = clock
+        self._sealer = sealer
+        self._audit = audit
+        self._ice = ice
+
+    async def authenticate(self, environ: Mapping[str, Any]) -> Caller | None:
+        token = cookie_token(environ.get("HTTP_COOKIE"))
+        principal = await self._web_sessions.resolve(token)
+        if principal is None or token is None:
+            return None
+        return Caller(ref=token, professional=principal.kind == "user")
+
+    async def join(self, caller: Caller, consultation_id: str | None, instance: str) -> JoinOutcome:
+        principal = await self._web_sessions.resolve(caller.ref)
+        if principal is None:
+            raise Denied("your session has ended")
+        if principal.kind == "user":
+            row = await self._join_as_staff(principal, consultation_id, instance)
+        else:
+            if consultation_id not in (None, principal.consultation_id):
+                await self._deny(principal, "call.join", consultation_id or "")
+                raise Denied("no such consultation")
+            row = await self._update(principal.participant_id or "", instance=instance)
+        member = _member(row)
+        await self._audit.record(AuditEvent(principal.actor, principal.role, "call.join",
+                                            f"consultation:{member.consultation_id}", "ok"))
+        return JoinOutcome(member, await self._join_extra(member))
+
+    async def ready(self, member: Member) -> Member:
+        async with self._sessions.begin() as session:
+            row = await _participant(session, member.participant_id)
+            if row.state in ("checking", "left"):
+                check_transition(PARTICIPANT, row.state, "waiting", "participant")
+                row.state = "waiting"
+                _event(session, row.consultation_id, self._clock, row.id, "waiting")
+            return _member(row)
+
+    async def admit(self, member: Member, participant_id: str) -> Member:
+        now = self._clock.now()
+        async with self._sessions.begin() as session:
+            consultation = await session.get(Consultation, member.consultation_id, with_for_update=True)
+            target = await session.get(Participant, participant_id, with_for_update=True)
+            if consultation is None or consultation.status not in _OPEN:
+                raise WrongState("this consultation is over")
+            if target is None or target.consultation_id != member.consultation_id:
+                raise Denied("no such participant")
+            _check(PARTICIPANT, target.state, "admitted")
+            target.state, target.admitted_at = "admitted", now
+            if consultation.status == "scheduled":
+                consultation.status, consultation.started_at = "in_progress", now
+                _event(session, consultation.id, self._clock, member.participant_id, "started")
+            _event(session, consultation.id, self._clock, member.participant_id, f"admitted:{target.id}")
+            admitted = _member(target)
+        await self._audit.record(AuditEvent(member.participant_id, member.kind, "call.admit",
+                                            f"consultation:{member.consultation_id}", "ok"))
+        return admitted
+
+    async def enter(self, member: Member) -> tuple[Member, list[Member]]:
+        async with self._sessions.begin() as session:
+            row = await _participant(session, member.participant_id)
+            if row.state != "admitted":
+                raise WrongState("wait to be admitted")
+            row.in_call = True
+            others = await session.scalars(
+                select(Participant).where(
+                    Participant.consultation_id == row.consultation_id,
+                    Participant.id != row.id,
+                    Participant.state == "admitted",
+                    Participant.in_call,
+                    Participant.online,
+                )
+            )
+            return _member(row), [_member(other) for other in others]
+
+    async def may_signal(self, member: Member, to: str) -> bool:
+        async with self._sessions() as session:
+            rows = {
+                row.id: row
+                for row in await session.scalars(select(Participant).where(Participant.id.in_([member.participant_id, to])))
+            }
+            consultation = await session.get(Consultation, member.consultation_id)
+        sender, target = rows.get(member.participant_id), rows.get(to)
+        return (
+            consultation is not None
+            and consultation.status == "in_progress"
+            and sender is not None
+            and target is not None
+            and sender.id != target.id
+            and sender.consultation_id == target.consultation_id == member.consultation_id
+            and sender.state == target.state == "admitted"
+        )
+
+    async def chat(self, member: Member, text: str) -> dict[str, Any]:
+        now = self._clock.now()
+        async with self._sessions.begin() as session:
+            row = await _participant(session, member.participant_id)
+            if row.state != "admitted":
+                raise WrongState("chat opens once you are admitted")
+            message = ChatMessage(
+                consultation_id=row.consultation_id,
+                sender_id=row.id,
+                body_enc=self._sealer.seal_text(text, f"chat:{row.consultation_id}"),
+                created_at=now,
+            )
+            session.add(message)
+            await session.flush()
+            sent = {"id": message.id, "from": row.id, "label": row.label or row.kind, "kind": row.kind,
+                    "text": text, "at": now.isoformat()}
+        await self._audit.record(AuditEvent(member.participant_id, member.kind, "chat.write",
+                                            f"consultation:{member.consultation_id}", "ok"))
+        return sent
+
+    async def leave(self, member: Member) -> None:
+        async with self._sessions.begin() as session:
+            row = await _participant(session, member.participant_id)
+            row.in_call = False
+            if row.kind != "practitioner" and row.state != "left":
+                _check(PARTICIPANT, row.state, "left")
+                row.state = "left"
+            _event(session, row.consultation_id, self._clock, row.id, "left")
+
+    async def presence(self, member: Member, online: bool) -> None:
+        await self._update(member.participant_id, online=online)
+
+    async def waiting_room(self, consultation_id: str) -> list[dict[str, Any]]:
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(Participant)
+                .where(Participant.consultation_id == consultation_id, Participant.kind != "practitioner",
+                       Participant.state != "removed")
+                .order_by(Participant.created_at)
+            )
+            return [{"id": r.id, "kind": r.kind, "label": r.label, "state": r.state, "online": r.online,
+                     "in_call": r.in_call} for r in rows]
+
+    async def is_online(self, participant_id: str) -> bool:
+        async with self._sessions() as session:
+            row = await session.get(Participant, participant_id)
+        return bool(row and row.online)
+
+    async def chat_history(self, consultation_id: str, limit: int = 200) -> list[dict[str, Any]]:
+        async with self._sessions() as session:
+            rows = list(await session.scalars(
+                select(ChatMessage).where(ChatMessage.consultation_id == consultation_id)
+                .order_by(ChatMessage.id.desc()).limit(limit)
+            ))
+            senders = {p.id: p for p in await session.scalars(
+                select(Participant).where(Participant.consultation_id == consultation_id))}
+        history = []
+        for row in reversed(rows):
+            sender = senders.get(row.sender_id)
+            history.append({
+                "id": row.id, "from": row.sender_id, "kind": sender.kind if sender else "",
+                "label": (sender.label or sender.kind) if sender else "",
+                "text": self._sealer.open_text(row.body_enc, f"chat:{consultation_id}"),
+                "at": row.created_at.isoformat(),
+            })
+        return history
+
+    # -- helpers ---------------------------------------------------------------------------------------------
+    async def _join_as_staff(self, principal: Principal, consultation_id: str | None, instance: str) -> Participant:
+        async with self._sessions.begin() as session:
+            consultation = await session.get(Consultation, consultation_id) if consultation_id else None
+            if consultation is None or consultation.practitioner_id != principal.user_id:
+                denied = True
+            else:
+                denied = False
+                if consultation.status not in _OPEN:
+                    raise WrongState("this consultation is over")
+                row = await session.scalar(select(Participant).where(
+                    Participant.consultation_id == consultation.id, Participant.user_id == principal.user_id))
+                if row is None:
+                    row = Participant(id=new_id(), consultation_id=consultation.id, kind="practitioner",
+                                      user_id=principal.user_id, label=principal.display_name, state="admitted",
+                                      online=False, in_call=False, instance=instance,
+                                      created_at=self._clock.now(), admitted_at=self._clock.now())
+                    session.add(row)
+                row.instance = instance
+        if denied:
+            await self._deny(principal, "call.join", consultation_id or "")
+            raise Denied("no such consultation")
+        return row
+
+    async def _join_extra(self, member: Member) -> dict[str, Any]:
+        async with self._sessions() as session:
+            consultation = await session.get(Consultation, member.consultation_id)
+        assert consultation is not None
+        extra: dict[str, Any] = {
+            "consultation": {"id": consultation.id, "status": consultation.status},
+            "ice": ice_configuration(self._ice, member.participant_id, self._clock.now()),
+        }
+        if member.state == "admitted":
+            extra["chat"] = await self.chat_history(member.consultation_id)
+        return extra
+
+    async def _update(self, participant_id: str, **values: Any) -> Participant:
+        async with self._sessions.begin() as session:
+            row = await _participant(session, participant_id)
+            for key, value in values.items():
+                setattr(row, key, value)
+            return row
+
+    async def _deny(self, principal: Principal, action: str, obj: str) -> None:
+        await self._audit.record(AuditEvent(principal.actor, principal.role or principal.kind, action,
+                                            f"consultation:{obj[:40]}", "denied"))
+
+
+async def _participant(session: Any, participant_id: str) -> Participant:
+    row = await session.get(Participant, participant_id, with_for_update=True)
+    if row is None or row.state == "removed":
+        raise Denied("you are no longer part of this consultation")
+    return row
+
+
+def _member(row: Participant) -> Member:
+    return Member(participant_id=row.id, consultation_id=row.consultation_id, kind=row.kind, label=row.label,
+                  state=row.state, staff=row.kind == "practitioner", instance=row.instance)
+
+
+def _check(machine: dict[str, frozenset[str]], current: str, target: str) -> None:
+    try:
+        check_transition(machine, current, target, "participant")
+    except Conflict as exc:
+        raise WrongState(exc.message) from exc
+
+
+def _event(session: Any, consultation_id: str, clock: Clock, actor: str, event: str) -> None:
+    session.add(ConsultationEvent(consultation_id=consultation_id, at=clock.now(), actor=actor, event=event))
+

@@ -1,0 +1,129 @@
+"""``lucarne`` command line: run the server, migrate, manage accounts, verify the audit log, make dev certs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from .accounts import ROLES, Accounts
+from .audit import format_report, verify
+from .clock import SystemClock
+from .config import Settings
+from .db import open_database
+from .migrate import upgrade
+
+__all__ = ["main", "DEMO_ACCOUNTS"]
+
+logger = logging.getLogger(__name__)
+
+# Development only: created by `lucarne run --demo` on an empty database and printed at start-up.
+DEMO_ACCOUNTS = (
+    ("medecin", "Dr Camille Martin", "practitioner", "lucarne-demo-medecin"),
+    ("regulateur", "Alex Bernard (SAMU)", "regulator", "lucarne-demo-regulateur"),
+    ("specialiste", "Dr Inès Moreau", "specialist", "lucarne-demo-specialiste"),
+    ("admin", "Administrateur", "admin", "lucarne-demo-admin"),
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lucarne", description="Lucarne teleconsultation server")
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="migrate the database and serve HTTPS")
+    run.add_argument("--demo", action="store_true", help="create demo accounts on an empty database")
+    run.add_argument("--dev-certs", action="store_true", help="create/refresh the development CA in certs/")
+    sub.add_parser("migrate", help="apply database migrations")
+    sub.add_parser("certs", help="create/refresh the development certificate authority and server certificate")
+    user = sub.add_parser("create-user", help="create a professional account (password read from stdin)")
+    user.add_argument("username")
+    user.add_argument("--name", required=True)
+    user.add_argument("--role", choices=ROLES, default="practitioner")
+    audit = sub.add_parser("audit", help="audit log tools")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    check = audit_sub.add_parser("verify", help="verify the hash chain of the audit log")
+    check.add_argument("--expect-head", help="a head hash exported earlier, to detect a truncated tail")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings.from_env()
+    command = args.command or "run"
+    if command == "run":
+        return _run(settings, demo=getattr(args, "demo", False), dev_certs=getattr(args, "dev_certs", False))
+    if command == "migrate":
+        asyncio.run(_migrate(settings))
+        return 0
+    if command == "certs":
+        _dev_certs(settings)
+        return 0
+    if command == "create-user":
+        password = sys.stdin.readline().strip() if not sys.stdin.isatty() else getpass.getpass("Password: ")
+        asyncio.run(_create_user(settings, args.username, password, args.name, args.role))
+        return 0
+    if command == "audit":
+        return asyncio.run(_verify(settings, args.expect_head))
+    return 2
+
+
+async def _migrate(settings: Settings) -> None:
+    async with open_database(settings.database_url) as (engine, _):
+        await upgrade(engine)
+
+
+async def _create_user(settings: Settings, username: str, password: str, name: str, role: str) -> None:
+    async with open_database(settings.database_url) as (_, sessions):
+        account = await Accounts(sessions, SystemClock(), settings.limits).create(username, password, name, role)
+    print(f"created {account.role} {account.username}")
+
+
+async def _verify(settings: Settings, expected_head: str | None) -> int:
+    async with open_database(settings.database_url) as (_, sessions):
+        report = await verify(sessions, expected_head=expected_head)
+    print(format_report(report))
+    return 0 if report.ok else 1
+
+
+async def _seed_demo(settings: Settings) -> bool:
+    async with open_database(settings.database_url) as (_, sessions):
+        accounts = Accounts(sessions, SystemClock(), settings.limits)
+        if await accounts.find(DEMO_ACCOUNTS[0][0]) is not None:
+            return False
+        for username, name, role, password in DEMO_ACCOUNTS:
+            await accounts.create(username, password, name, role)
+    return True
+
+
+def _dev_certs(settings: Settings) -> None:
+    from .certs import describe, ensure_dev_certs, local_hosts
+
+    assert settings.tls_cert is not None
+    paths = ensure_dev_certs(settings.tls_cert.parent, local_hosts())
+    print(describe(paths))
+
+
+def _run(settings: Settings, *, demo: bool, dev_certs: bool) -> int:
+    from .app import create_app
+    from .tls import server_ssl_context
+
+    if dev_certs:
+        _dev_certs(settings)
+    asyncio.run(_migrate(settings))
+    if demo and asyncio.run(_seed_demo(settings)):
+        print("Demo accounts (development only):")
+        for username, _, role, password in DEMO_ACCOUNTS:
+            print(f"  {role:13} {username} / {password}")
+    assert settings.tls_cert is not None and settings.tls_key is not None
+    context = server_ssl_context(settings.tls_cert, settings.tls_key)
+    print(f"Lucarne is serving {settings.public_url}/  (CA for phones: {settings.tls_cert.parent / 'ca.pem'})")
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, ssl_context=context,
+                print=None, access_log=None)
+    return 0
+
+

@@ -1,0 +1,136 @@
+"""Settings: one frozen dataclass, read from the environment (``LUCARNE_*``) and validated at start-up.
+
+Tests build :class:`Settings` directly or pass a dict to :func:`Settings.from_env`; nothing mutates ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Settings", "IceSettings", "LimitSettings", "ConfigError", "PROJECT_ROOT", "load_or_create_key"]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class IceSettings:
+    """STUN/TURN servers handed to browsers. TURN credentials follow coturn's ``use-auth-secret`` scheme."""
+
+    stun_urls: tuple[str, ...] = ()
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: str = ""
+    turn_ttl_s: int = 3600
+    # "all" lets browsers go peer-to-peer; "relay" forces TURN (for hostile networks).
+    transport_policy: str = "all"
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    """Size and rate limits for every input, in one place so the docs and the tests can cite them."""
+
+    max_request_bytes: int = 64 * 1024
+    max_event_bytes: int = 96 * 1024
+    max_sdp_bytes: int = 48 * 1024
+    max_candidate_bytes: int = 1024
+    max_chat_chars: int = 2000
+    max_report_chars: int = 20000
+    max_name_chars: int = 120
+    login_failures_allowed: int = 5
+    login_window_s: int = 900
+    signal_events_per_s: int = 50
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    secret_key: bytes
+    master_key: bytes
+    public_url: str = "https://localhost:8443"
+    host: str = "0.0.0.0"
+    port: int = 8443
+    allowed_origins: tuple[str, ...] = ()
+    redis_url: str = ""
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    web_dir: Path = PROJECT_ROOT / "web"
+    session_ttl_s: int = 12 * 3600
+    link_ttl_s: int = 24 * 3600
+    cookie_secure: bool = True
+    ice: IceSettings = field(default_factory=IceSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+
+    def __post_init__(self) -> None:
+        if len(self.secret_key) < 32:
+            raise ConfigError("LUCARNE_SECRET_KEY must be at least 32 bytes")
+        if len(self.master_key) != 32:
+            raise ConfigError("LUCARNE_MASTER_KEY must be 32 bytes (base64-encoded)")
+        if not self.public_url.startswith(("https://", "http://")):
+            raise ConfigError("LUCARNE_PUBLIC_URL must be an http(s) URL")
+
+    @property
+    def origins(self) -> tuple[str, ...]:
+        """Origins accepted for state-changing requests and socket.io connections (never ``*``)."""
+        return (self.public_url.rstrip("/"), *self.allowed_origins)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, var_dir: Path | None = None) -> Settings:
+        """Build settings from ``LUCARNE_*`` variables; dev keys are created once under ``var_dir``."""
+        env = os.environ if env is None else env
+        var = var_dir or Path(env.get("LUCARNE_VAR_DIR", PROJECT_ROOT / "var"))
+        port = int(env.get("LUCARNE_PORT", "8443"))
+        secret = _key_from(env, "LUCARNE_SECRET_KEY", var / "secret.key", 48)
+        master = _key_from(env, "LUCARNE_MASTER_KEY", var / "master.key", 32)
+        cert_dir = Path(env.get("LUCARNE_CERT_DIR", PROJECT_ROOT / "certs"))
+        return cls(
+            database_url=env.get("LUCARNE_DATABASE_URL", f"sqlite+aiosqlite:///{var / 'lucarne.db'}"),
+            secret_key=secret,
+            master_key=master,
+            public_url=env.get("LUCARNE_PUBLIC_URL", f"https://localhost:{port}"),
+            host=env.get("LUCARNE_HOST", "0.0.0.0"),
+            port=port,
+            allowed_origins=_csv(env.get("LUCARNE_ALLOWED_ORIGINS", "")),
+            redis_url=env.get("LUCARNE_REDIS_URL", ""),
+            tls_cert=cert_dir / "server.pem",
+            tls_key=cert_dir / "server-key.pem",
+            ice=IceSettings(
+                stun_urls=_csv(env.get("LUCARNE_STUN_URLS", "")),
+                turn_urls=_csv(env.get("LUCARNE_TURN_URLS", "")),
+                turn_secret=env.get("LUCARNE_TURN_SECRET", ""),
+                turn_ttl_s=int(env.get("LUCARNE_TURN_TTL", "3600")),
+                transport_policy=env.get("LUCARNE_ICE_POLICY", "all"),
+            ),
+        )
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _key_from(env: Mapping[str, str], name: str, path: Path, size: int) -> bytes:
+    if name in env:
+        try:
+            return base64.b64decode(env[name], validate=True)
+        except ValueError as exc:
+            raise ConfigError(f"{name} is not valid base64") from exc
+    return load_or_create_key(path, size)
+
+
+def load_or_create_key(path: Path, size: int) -> bytes:
+    """Read a base64 key file, creating it (mode 0600) with fresh random bytes on first use."""
+    if path.exists():
+        return base64.b64decode(path.read_text().strip())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(size)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(base64.b64encode(key).decode())
+    return key

@@ -1,0 +1,33 @@
+"""Every piece of application state, as a typed ``web.AppKey`` (set once in ``create_app``)."""
+
+from __future__ import annotations
+
+import jinja2
+from aiohttp import web
+
+from signaling import CallSignaling
+
+from .accounts import Accounts
+from .audit import AuditLog
+from .calls import CallRules
+from .clock import Clock
+from .config import Settings
+from .consultations import Consultations
+from .db import SessionFactory
+from .sessions import WebSessions
+
+__all__ = [
+    "settings_key", "clock_key", "db_key", "accounts_key", "web_sessions_key", "audit_key",
+    "consultations_key", "calls_key", "signaling_key", "templates_key",
+]
+
+settings_key = web.AppKey("settings", Settings)
+clock_key = web.AppKey("clock", Clock)
+db_key = web.AppKey("db", SessionFactory)
+accounts_key = web.AppKey("accounts", Accounts)
+web_sessions_key = web.AppKey("web_sessions", WebSessions)
+audit_key = web.AppKey("audit", AuditLog)
+consultations_key = web.AppKey("consultations", Consultations)
+calls_key = web.AppKey("calls", CallRules)
+signaling_key = web.AppKey("signaling", CallSignaling)
+templates_key = web.AppKey("templates", jinja2.Environment)

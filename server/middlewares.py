@@ -1,0 +1,96 @@
+"""Cross-cutting HTTP behaviour: principal loading, origin + CSRF checks, error translation, security headers."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from .context import principal_key, principal_of
+from .errors import LucarneError
+from .keys import settings_key, web_sessions_key
+from .pages import render_error
+from .sessions import COOKIE_NAME, Principal
+
+__all__ = ["setup_middlewares", "SECURITY_HEADERS"]
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; connect-src 'self' wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Permissions-Policy": "camera=(self), microphone=(self), geolocation=(self)",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except LucarneError as exc:
+        return _error_response(request, exc.status, exc.code, exc.message)
+    except web.HTTPException as exc:
+        if exc.status >= 400 and request.path.startswith("/api/"):
+            return _error_response(request, exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+        raise
+    except Exception:
+        logger.exception("unhandled error on %s %s", request.method, request.path)
+        return _error_response(request, 500, "internal", "Something went wrong on our side.")
+
+
+@web.middleware
+async def principal_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    token = request.cookies.get(COOKIE_NAME)
+    if token and not request.path.startswith("/static/"):
+        principal = await request.app[web_sessions_key].resolve(token)
+        if principal is not None:
+            request[principal_key] = principal
+    return await handler(request)
+
+
+@web.middleware
+async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.method in _UNSAFE and not request.path.startswith("/socket.io/"):
+        origin = request.headers.get("Origin", "")
+        if origin not in request.app[settings_key].origins:
+            return _error_response(request, 403, "bad_origin", "This request did not come from Lucarne's pages.")
+        principal = principal_of(request)
+        if principal is not None and not await _csrf_ok(request, principal):
+            return _error_response(request, 403, "csrf", "The page expired; reload it and try again.")
+    return await handler(request)
+
+
+async def _csrf_ok(request: web.Request, principal: Principal) -> bool:
+    supplied = request.headers.get("X-CSRF-Token", "")
+    if not supplied and request.content_type == "application/x-www-form-urlencoded":
+        supplied = str((await request.post()).get("csrf", ""))
+    return hmac.compare_digest(supplied.encode(), principal.csrf_token.encode())
+
+
+def _error_response(request: web.Request, status: int, code: str, message: str) -> web.StreamResponse:
+    if request.path.startswith("/api/"):
+        return web.json_response({"error": code, "message": message}, status=status)
+    return render_error(request, status, message)
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+
+
+def setup_middlewares(app: web.Application) -> None:
+    app.middlewares.extend([error_middleware, principal_middleware, csrf_middleware])
+    app.on_response_prepare.append(_security_headers)

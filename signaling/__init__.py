@@ -1,0 +1,22 @@
+"""Socket.io signaling for calls: authenticated connections, validated events, relay between admitted members.
+
+The package knows nothing about consultations or databases: the host supplies a :class:`CallAuthority`
+(``ports.py``) that decides who may join, be admitted and signal whom. Rooms are keyed by durable participant
+ids, never by socket ids, so a reconnecting client gets its place back from the host's state.
+"""
+
+from .errors import InvalidMessage, SignalingError
+from .messages import Limits
+from .ports import Caller, CallAuthority, JoinOutcome, Member
+from .server import CallSignaling
+
+__all__ = [
+    "CallSignaling",
+    "CallAuthority",
+    "Caller",
+    "Member",
+    "JoinOutcome",
+    "Limits",
+    "SignalingError",
+    "InvalidMessage",
+]

@@ -1,0 +1,146 @@
+"""Validation of client events: shape, types and sizes, checked once at the edge before anything else runs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidMessage
+
+__all__ = ["Limits", "JoinMessage", "SignalMessage", "parse_join", "parse_signal", "parse_admit", "parse_chat",
+           "check_size", "empty"]
+
+_ID_CHARS = frozenset("0123456789abcdef")
+_SDP_TYPES = frozenset({"offer", "answer", "rollback", "pranswer"})
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Size and rate limits for signaling events (documented in docs/protocol.md)."""
+
+    max_event_bytes: int = 96 * 1024
+    max_sdp_bytes: int = 48 * 1024
+    max_candidate_bytes: int = 1024
+    max_chat_chars: int = 2000
+    signal_events_per_s: int = 50
+
+
+@dataclass(frozen=True)
+class JoinMessage:
+    consultation_id: str | None
+    instance: str
+
+
+@dataclass(frozen=True)
+class SignalMessage:
+    to: str
+    data: dict[str, Any]
+
+
+def check_size(payload: Any, limits: Limits) -> None:
+    """Reject a payload whose JSON encoding is larger than the event limit (or that is not JSON at all)."""
+    try:
+        size = len(json.dumps(payload, separators=(",", ":")))
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise InvalidMessage("payload is not plain JSON") from exc
+    if size > limits.max_event_bytes:
+        raise InvalidMessage(f"payload is larger than {limits.max_event_bytes} bytes")
+
+
+def _object(payload: Any, allowed: frozenset[str]) -> dict[str, Any]:
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise InvalidMessage("payload must be an object")
+    unknown = set(payload) - allowed
+    if unknown:
+        raise InvalidMessage(f"unexpected field {sorted(unknown)[0]!r}")
+    return payload
+
+
+def _participant_id(value: Any, field: str) -> str:
+    if not isinstance(value, str) or len(value) != 32 or not set(value) <= _ID_CHARS:
+        raise InvalidMessage(f"{field} must be a participant id")
+    return value
+
+
+def empty(payload: Any) -> None:
+    _object(payload, frozenset())
+
+
+def parse_join(payload: Any) -> JoinMessage:
+    data = _object(payload, frozenset({"consultation", "instance"}))
+    consultation = data.get("consultation")
+    if consultation is not None:
+        consultation = _participant_id(consultation, "consultation")
+    instance = data.get("instance", "")
+    if not isinstance(instance, str) or len(instance) > 64 or not instance.isprintable():
+        raise InvalidMessage("instance must be a short printable string")
+    return JoinMessage(consultation, instance)
+
+
+def parse_admit(payload: Any) -> str:
+    data = _object(payload, frozenset({"participant"}))
+    return _participant_id(data.get("participant"), "participant")
+
+
+def parse_chat(payload: Any, limits: Limits) -> str:
+    data = _object(payload, frozenset({"text"}))
+    text = data.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidMessage("text must be a non-empty string")
+    if len(text) > limits.max_chat_chars:
+        raise InvalidMessage(f"text is limited to {limits.max_chat_chars} characters")
+    return text
+
+
+def parse_signal(payload: Any, limits: Limits) -> SignalMessage:
+    data = _object(payload, frozenset({"to", "data"}))
+    to = _participant_id(data.get("to"), "to")
+    body = data.get("data")
+    if not isinstance(body, dict) or len(body) != 1:
+        raise InvalidMessage("data must hold exactly one of description, candidate, restartRequest")
+    (kind, value), = body.items()
+    if kind == "description":
+        return SignalMessage(to, {"description": _description(value, limits)})
+    if kind == "candidate":
+        return SignalMessage(to, {"candidate": _candidate(value, limits)})
+    if kind == "restartRequest" and value is True:
+        return SignalMessage(to, {"restartRequest": True})
+    raise InvalidMessage("data must hold exactly one of description, candidate, restartRequest")
+
+
+def _description(value: Any, limits: Limits) -> dict[str, str]:
+    if not isinstance(value, dict) or set(value) - {"type", "sdp"}:
+        raise InvalidMessage("description must be {type, sdp}")
+    kind, sdp = value.get("type"), value.get("sdp", "")
+    if kind not in _SDP_TYPES:
+        raise InvalidMessage("description.type must be offer, answer, pranswer or rollback")
+    if not isinstance(sdp, str):
+        raise InvalidMessage("description.sdp must be text")
+    if len(sdp.encode()) > limits.max_sdp_bytes:
+        raise InvalidMessage(f"SDP is larger than {limits.max_sdp_bytes} bytes")
+    if kind != "rollback" and not sdp.startswith("v=0"):
+        raise InvalidMessage("description.sdp is not an SDP body")
+    return {"type": kind, "sdp": sdp}
+
+
+def _candidate(value: Any, limits: Limits) -> dict[str, Any] | None:
+    if value is None:  # end-of-candidates
+        return None
+    if not isinstance(value, dict) or set(value) - {"candidate", "sdpMid", "sdpMLineIndex", "usernameFragment"}:
+        raise InvalidMessage("candidate must be an RTCIceCandidateInit object")
+    line = value.get("candidate", "")
+    if not isinstance(line, str) or len(line) > limits.max_candidate_bytes:
+        raise InvalidMessage(f"candidate line must be text of at most {limits.max_candidate_bytes} bytes")
+    if line and not line.startswith("candidate:"):
+        raise InvalidMessage("candidate line must start with 'candidate:'")
+    mid, index, ufrag = value.get("sdpMid"), value.get("sdpMLineIndex"), value.get("usernameFragment")
+    if mid is not None and (not isinstance(mid, str) or len(mid) > 32):
+        raise InvalidMessage("sdpMid must be a short string")
+    if index is not None and (not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < 64):
+        raise InvalidMessage("sdpMLineIndex must be a small integer")
+    if ufrag is not None and (not isinstance(ufrag, str) or len(ufrag) > 256):
+        raise InvalidMessage("usernameFragment must be a short string")
+    return {"candidate": line, "sdpMid": mid, "sdpMLineIndex": index, "usernameFragment": ufrag}

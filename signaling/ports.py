@@ -1,0 +1,86 @@
+"""What signaling needs from its host. The host (``server/``) implements :class:`CallAuthority`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+__all__ = ["Caller", "Member", "JoinOutcome", "CallAuthority"]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who opened the socket, as authenticated by the host (``ref`` is opaque to signaling)."""
+
+    ref: str
+    professional: bool
+
+
+@dataclass(frozen=True)
+class Member:
+    """A caller's place in one consultation. ``staff`` members see the waiting room and admit others."""
+
+    participant_id: str
+    consultation_id: str
+    kind: str
+    label: str
+    state: str
+    staff: bool
+    instance: str = ""
+
+    def public(self) -> dict[str, str]:
+        return {"id": self.participant_id, "kind": self.kind, "label": self.label, "instance": self.instance}
+
+
+@dataclass(frozen=True)
+class JoinOutcome:
+    member: Member
+    # Extra fields for the ``join`` acknowledgement (ICE configuration, chat history, consultation status).
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class CallAuthority(Protocol):
+    async def authenticate(self, environ: Mapping[str, Any]) -> Caller | None:
+        """The caller for a connection (from its cookie), or ``None`` to refuse it."""
+        ...
+
+    async def join(self, caller: Caller, consultation_id: str | None, instance: str) -> JoinOutcome:
+        """Bind the caller to its consultation; raise ``SignalingError`` subclasses to refuse."""
+        ...
+
+    async def ready(self, member: Member) -> Member:
+        """The participant passed the device check and enters the waiting room."""
+        ...
+
+    async def admit(self, member: Member, participant_id: str) -> Member:
+        """A staff member admits a waiting participant; returns the admitted member."""
+        ...
+
+    async def enter(self, member: Member) -> tuple[Member, list[Member]]:
+        """An admitted member enters the call; returns it and the other members already in the call."""
+        ...
+
+    async def may_signal(self, member: Member, to: str) -> bool:
+        """Whether ``member`` may send signaling messages to participant ``to`` (same call, both admitted)."""
+        ...
+
+    async def chat(self, member: Member, text: str) -> dict[str, Any]:
+        """Persist a chat message and return it as sent to the room."""
+        ...
+
+    async def leave(self, member: Member) -> None:
+        """The member hung up."""
+        ...
+
+    async def presence(self, member: Member, online: bool) -> None:
+        """The member's socket connected (after join) or went away."""
+        ...
+
+    async def waiting_room(self, consultation_id: str) -> list[dict[str, Any]]:
+        """Participants other than staff, for the ``waiting-room`` event."""
+        ...
+
+    async def is_online(self, participant_id: str) -> bool:
+        """Whether that participant currently has a connected socket (any process)."""
+        ...

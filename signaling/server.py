@@ -1,0 +1,245 @@
+"""The ``/call`` socket.io namespace: connection auth, per-event validation, rate limits and relay.
+
+Rooms (all keyed by durable ids): ``c:<consultation>`` every connected member, ``staff:<consultation>`` the
+professionals who see the waiting room, ``call:<consultation>`` members in the call, ``p:<participant>`` one member
+(wherever its socket lives). With a message-queue client manager these rooms span server processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import socketio
+
+from . import messages
+from .errors import Denied, InvalidMessage, RateLimited, SignalingError, WrongState
+from .messages import Limits
+from .ports import CallAuthority, Caller, Member
+
+__all__ = ["CallSignaling", "NAMESPACE"]
+
+logger = logging.getLogger(__name__)
+
+NAMESPACE = "/call"
+Ack = dict[str, Any]
+
+
+@dataclass
+class _Connection:
+    caller: Caller
+    member: Member | None = None
+    tokens: float = 0.0
+    refilled: float = field(default_factory=time.monotonic)
+
+
+class CallSignaling:
+    """Owns the socket.io server for calls. Attach it to an aiohttp app with :meth:`attach`.
+
+    :param authority: the host's rules (who may join, admit, signal).
+    :param origins: exact allowed origins (``*`` is refused).
+    :param limits: event size and rate limits.
+    :param client_manager: e.g. ``socketio.AsyncRedisManager(url)`` to span several processes.
+    """
+
+    def __init__(
+        self,
+        authority: CallAuthority,
+        *,
+        origins: Iterable[str],
+        limits: Limits | None = None,
+        client_manager: socketio.AsyncManager | None = None,
+        ping_interval: float = 10,
+        ping_timeout: float = 10,
+    ) -> None:
+        allowed = list(origins)
+        if "*" in allowed:
+            raise ValueError("a wildcard origin is not allowed")
+        self.limits = limits or Limits()
+        self._authority = authority
+        self._connections: dict[str, _Connection] = {}
+        self.sio = socketio.AsyncServer(
+            async_mode="aiohttp",
+            cors_allowed_origins=allowed,
+            client_manager=client_manager,
+            # One connection's events run in order (an offer must not be overtaken by its candidates).
+            async_handlers=False,
+            max_http_buffer_size=self.limits.max_event_bytes + 4096,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+        )
+        self._register()
+
+    def attach(self, app: Any) -> None:
+        self.sio.attach(app)
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._connections)
+
+    async def consultation_ended(self, consultation_id: str) -> None:
+        """Tell everyone in the consultation it is over and empty its rooms (in every process)."""
+        await self.sio.emit("ended", {}, to=f"c:{consultation_id}", namespace=NAMESPACE)
+        for prefix in ("call", "staff", "c"):
+            await self.sio.close_room(f"{prefix}:{consultation_id}", namespace=NAMESPACE)
+
+    # -- registration ----------------------------------------------------------------------------------------
+    def _register(self) -> None:
+        handlers: dict[str, Callable[[str, _Connection, Any], Awaitable[Ack]]] = {
+            "join": self._join,
+            "ready": self._ready,
+            "admit": self._admit,
+            "enter": self._enter,
+            "signal": self._signal,
+            "chat": self._chat,
+            "leave": self._leave,
+        }
+        self.sio.on("connect", self._connect, namespace=NAMESPACE)
+        self.sio.on("disconnect", self._disconnect, namespace=NAMESPACE)
+        for event, handler in handlers.items():
+            self.sio.on(event, self._guarded(event, handler), namespace=NAMESPACE)
+        self.sio.on("*", self._unknown, namespace=NAMESPACE)
+
+    def _guarded(
+        self, event: str, handler: Callable[[str, _Connection, Any], Awaitable[Ack]]
+    ) -> Callable[..., Awaitable[Ack]]:
+        async def run(sid: str, *args: Any) -> Ack:
+            connection = self._connections.get(sid)
+            if connection is None:
+                return _error("forbidden", "not connected")
+            try:
+                if len(args) > 1:
+                    raise InvalidMessage("an event carries one payload object")
+                payload = args[0] if args else None
+                messages.check_size(payload, self.limits)
+                self._take_token(connection)
+                result = await handler(sid, connection, payload)
+                return {"ok": True, **result}
+            except SignalingError as exc:
+                logger.info("event %s refused for %s: %s", event, sid, exc.code)
+                return _error(exc.code, exc.message)
+            except Exception:
+                logger.exception("event %s failed for %s", event, sid)
+                return _error("internal", "the server could not handle this event")
+
+        return run
+
+    async def _unknown(self, event: str, sid: str, *args: Any) -> Ack:
+        logger.info("unknown event from %s", sid)
+        return _error("unknown_event", "unknown event")
+
+    def _take_token(self, connection: _Connection) -> None:
+        rate = self.limits.signal_events_per_s
+        now = time.monotonic()
+        connection.tokens = min(2.0 * rate, connection.tokens + (now - connection.refilled) * rate)
+        connection.refilled = now
+        if connection.tokens < 1:
+            raise RateLimited("too many events; slow down")
+        connection.tokens -= 1
+
+    # -- connection ------------------------------------------------------------------------------------------
+    async def _connect(self, sid: str, environ: Mapping[str, Any], auth: Any = None) -> None:
+        caller = await self._authority.authenticate(environ)
+        if caller is None:
+            raise socketio.exceptions.ConnectionRefusedError("unauthorized")
+        self._connections[sid] = _Connection(caller, tokens=2.0 * self.limits.signal_events_per_s)
+
+    async def _disconnect(self, sid: str, reason: Any = None) -> None:
+        connection = self._connections.pop(sid, None)
+        if connection is None or connection.member is None:
+            return
+        member = connection.member
+        try:
+            await self._authority.presence(member, False)
+            await self._push_waiting_room(member.consultation_id)
+        except Exception:
+            logger.exception("presence update failed for %s", member.participant_id)
+
+    # -- events ----------------------------------------------------------------------------------------------
+    async def _join(self, sid: str, connection: _Connection, payload: Any) -> Ack:
+        message = messages.parse_join(payload)
+        outcome = await self._authority.join(connection.caller, message.consultation_id, message.instance)
+        member = outcome.member
+        if connection.member is not None and connection.member.participant_id != member.participant_id:
+            raise WrongState("this connection already joined another consultation")
+        connection.member = member
+        await self.sio.enter_room(sid, f"c:{member.consultation_id}", namespace=NAMESPACE)
+        await self.sio.enter_room(sid, f"p:{member.participant_id}", namespace=NAMESPACE)
+        if member.staff:
+            await self.sio.enter_room(sid, f"staff:{member.consultation_id}", namespace=NAMESPACE)
+        await self._authority.presence(member, True)
+        await self._push_waiting_room(member.consultation_id)
+        return {"me": member.participant_id, "kind": member.kind, "state": member.state,
+                "staff": member.staff, **outcome.extra}
+
+    async def _ready(self, sid: str, connection: _Connection, payload: Any) -> Ack:
+        messages.empty(payload)
+        member = await self._authority.ready(_member(connection))
+        connection.member = member
+        await self._push_waiting_room(member.consultation_id)
+        return {"state": member.state}
+
+    async def _admit(self, sid: str, connection: _Connection, payload: Any) -> Ack:
+        target = messages.parse_admit(payload)
+        member = _member(connection)
+        if not member.staff:
+            raise Denied("only the consultation's professional can admit")
+        admitted = await self._authority.admit(member, target)
+        await self.sio.emit("admitted", {}, to=f"p:{admitted.participant_id}", namespace=NAMESPACE)
+        await self._push_waiting_room(member.consultation_id)
+        return {}
+
+    async def _enter(self, sid: str, connection: _Connection, payload: Any) -> Ack:
+        messages.empty(payload)
+        member, others = await self._authority.enter(_member(connection))
+        connection.member = member
+        await self.sio.enter_room(sid, f"call:{member.consultation_id}", namespace=NAMESPACE)
+        await self.sio.emit("peer-joined", member.public(), to=f"call:{member.consultation_id}",
+                            skip_sid=sid, namespace=NAMESPACE)
+        await self._push_waiting_room(member.consultation_id)
+        return {"peers": [other.public() for other in others]}
+
+    async def _signal(self, sid: str, connection: _Connection, payload: Any) -> Ack:
+        message = messages.parse_signal(payload, self.limits)
+        member = _member(connection)
+        if not await self._authority.may_signal(member, message.to):
+            raise Denied("you cannot signal this participant")
+        await self.sio.emit("signal", {"from": member.participant_id, "data": message.data},
+                            to=f"p:{message.to}", namespace=NAMESPACE)
+        return {"delivered": await self._authority.is_online(message.to)}
+
+    async def _chat(self, sid: str, connection: _Connection, payload: Any) -> Ack:
+        text = messages.parse_chat(payload, self.limits)
+        member = _member(connection)
+        sent = await self._authority.chat(member, text)
+        cid = member.consultation_id
+        await self.sio.emit("chat", sent, to=[f"call:{cid}", f"staff:{cid}"], namespace=NAMESPACE)
+        return {"id": sent.get("id")}
+
+    async def _leave(self, sid: str, connection: _Connection, payload: Any) -> Ack:
+        messages.empty(payload)
+        member = _member(connection)
+        await self._authority.leave(member)
+        await self.sio.leave_room(sid, f"call:{member.consultation_id}", namespace=NAMESPACE)
+        await self.sio.emit("peer-left", {"id": member.participant_id}, to=f"call:{member.consultation_id}",
+                            namespace=NAMESPACE)
+        await self._push_waiting_room(member.consultation_id)
+        return {}
+
+    async def _push_waiting_room(self, consultation_id: str) -> None:
+        participants = await self._authority.waiting_room(consultation_id)
+        await self.sio.emit("waiting-room", {"participants": participants}, to=f"staff:{consultation_id}",
+                            namespace=NAMESPACE)
+
+
+def _member(connection: _Connection) -> Member:
+    if connection.member is None:
+        raise WrongState("join first")
+    return connection.member
+
+
+def _error(code: str, message: str) -> Ack:
+    return {"ok": False, "error": code, "message": message}

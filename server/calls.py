@@ -103,7 +103,7 @@ class CallRules:
             if consultation.status == "scheduled":
                 consultation.status, consultation.started_at = "in_progress", now
                 _event(session, consultation.id, self._clock, member.participant_id, "started")
-            _event(session, consultation.id, self._clock, member.participant_id, f"admitted:{target.id}")
+            _event(session, consultation.id, self._clock, member.participant_id, "admitted", target.id)
             admitted = _member(target)
         await self._audit.record(AuditEvent(member.participant_id, member.kind, "call.admit",
                                             f"consultation:{member.consultation_id}", "ok"))
@@ -278,6 +278,7 @@ def _check(machine: dict[str, frozenset[str]], current: str, target: str) -> Non
         raise WrongState(exc.message) from exc
 
 
-def _event(session: Any, consultation_id: str, clock: Clock, actor: str, event: str) -> None:
-    session.add(ConsultationEvent(consultation_id=consultation_id, at=clock.now(), actor=actor, event=event))
+def _event(session: Any, consultation_id: str, clock: Clock, actor: str, event: str, detail: str = "") -> None:
+    session.add(ConsultationEvent(consultation_id=consultation_id, at=clock.now(), actor=actor, event=event,
+                                  detail=detail))
 

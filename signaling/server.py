@@ -67,7 +67,9 @@ class CallSignaling:
             client_manager=client_manager,
             # One connection's events run in order (an offer must not be overtaken by its candidates).
             async_handlers=False,
-            max_http_buffer_size=self.limits.max_event_bytes + 4096,
+            # Frames up to twice the event limit get a clear error ack; larger ones close the connection
+            # before the payload is buffered (python-engineio enforces it while reading).
+            max_http_buffer_size=2 * self.limits.max_event_bytes,
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
         )

@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import socketio
+from yarl import URL
 
 from server.accounts import Accounts
 from server.keys import accounts_key
@@ -55,7 +56,7 @@ class Browser:
         return await self.session.request(method, path, json=json, headers=headers, **kwargs)
 
     def cookie_header(self) -> str:
-        cookies = self.session.cookie_jar.filter_cookies(self.server.url)  # type: ignore[arg-type]
+        cookies = self.session.cookie_jar.filter_cookies(URL(self.server.url))
         return "; ".join(f"{key}={morsel.value}" for key, morsel in cookies.items())
 
 

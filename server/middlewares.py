@@ -64,13 +64,21 @@ async def principal_middleware(request: web.Request, handler: Handler) -> web.St
 @web.middleware
 async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.method in _UNSAFE and not request.path.startswith("/socket.io/"):
-        origin = request.headers.get("Origin", "")
-        if origin not in request.app[settings_key].origins:
+        if not _same_origin(request):
             return _error_response(request, 403, "bad_origin", "This request did not come from Lucarne's pages.")
         principal = principal_of(request)
         if principal is not None and not await _csrf_ok(request, principal):
             return _error_response(request, 403, "csrf", "The page expired; reload it and try again.")
     return await handler(request)
+
+
+def _same_origin(request: web.Request) -> bool:
+    """Origin must be ours. With ``Referrer-Policy: no-referrer`` browsers send ``Origin: null`` on form posts;
+    then the browser-set ``Sec-Fetch-Site`` header (which pages cannot forge) must say ``same-origin``."""
+    origin = request.headers.get("Origin", "")
+    if origin in request.app[settings_key].origins:
+        return True
+    return origin in ("", "null") and request.headers.get("Sec-Fetch-Site") == "same-origin"
 
 
 async def _csrf_ok(request: web.Request, principal: Principal) -> bool:

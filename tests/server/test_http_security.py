@@ -141,3 +141,15 @@ async def test_clock_skew_does_not_revive_expired_sessions(live_server: Any) -> 
         live_server.clock.advance(seconds=live_server.settings.session_ttl_s + 1)
         response = await doctor.session.get("/console", allow_redirects=False)
         assert response.status == 303 and response.headers["Location"] == "/login"
+
+
+async def test_form_post_with_null_origin_needs_same_origin_fetch_metadata(live_server: Any) -> None:
+    await make_user(live_server)
+    async with Browser(live_server) as browser:
+        form = {"username": "drhouse", "password": "correct horse battery"}
+        forged = await browser.session.post("/login", data=form, allow_redirects=False,
+                                            headers={"Origin": "null", "Sec-Fetch-Site": "cross-site"})
+        assert forged.status == 403
+        genuine = await browser.session.post("/login", data=form, allow_redirects=False,
+                                             headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"})
+        assert genuine.status == 303

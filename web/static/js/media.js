@@ -72,7 +72,10 @@ export function meter(stream, element) {
     for (const value of samples) peak = Math.max(peak, Math.abs(value - 128) / 128);
     element.value = peak;
   }, 100);
+  let stopped = false;
   return () => {
+    if (stopped) return;
+    stopped = true;
     clearInterval(timer);
     context.close();
   };

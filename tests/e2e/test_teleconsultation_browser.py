@@ -1,0 +1,137 @@
+"""End to end in real Chromium: login, link, device check, waiting room, admission, video both ways, chat,
+a dropped and restored patient network without reload, and the end of the consultation."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from tests.e2e.lab import Lab, LabServer
+
+pytestmark = pytest.mark.browser
+
+FRAMES = """async () => {
+  if (!window.lucarne || !window.lucarne.peers) return 0;
+  let frames = 0;
+  for (const id of window.lucarne.peers()) frames += (await window.lucarne.inbound(id)).framesDecoded;
+  return frames;
+}"""
+REMOTE_PLAYING = """() => {
+  const video = document.querySelector('#remote-videos video');
+  return !!video && video.videoWidth > 0;
+}"""
+
+
+async def frames(page: Any) -> int:
+    return int(await page.evaluate(FRAMES))
+
+
+async def wait_frames_above(page: Any, floor: int, timeout_s: float) -> int:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        current = await frames(page)
+        if current > floor:
+            return current
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"decoded frames stayed at or below {floor}; page log: "
+                         f"{await page.evaluate('() => window.lucarne.log.slice(-40)')}")
+
+
+async def open_consultation(page: Any, url: str, patient_name: str = "Jeanne Test") -> str:
+    await page.goto(f"{url}/login")
+    await page.fill("#username", "medecin")
+    await page.fill("#password", "correct horse battery")
+    await page.click("#login")
+    await page.wait_for_url("**/console")
+    await page.fill("input[name=patient_name]", patient_name)
+    await page.fill("input[name=scheduled_at]", "2030-01-15T10:30")
+    await page.click("#create")
+    await page.wait_for_url("**/console/c/*")
+    await page.wait_for_function("() => document.querySelector('#link-url').textContent.startsWith('https://')")
+    return str(await page.text_content("#link-url"))
+
+
+async def patient_reaches_waiting_room(page: Any, link: str) -> None:
+    await page.goto(link)
+    await page.wait_for_url("**/visit")
+    await page.wait_for_selector("#continue:not([disabled])", timeout=15_000)
+    await page.click("#continue")
+    await page.wait_for_function("() => window.lucarne.state === 'waiting'")
+
+
+async def test_consultation_end_to_end_with_network_drop(lab: Lab, lab_server: LabServer,
+                                                         browsers: dict[str, Any]) -> None:
+    playwright = browsers["playwright"]
+    doctor_context = await browsers["practitioner"].new_context(ignore_https_errors=True)
+    patient_context = await browsers["patient"].new_context(**playwright.devices["Pixel 7"], ignore_https_errors=True)
+    doctor, patient = await doctor_context.new_page(), await patient_context.new_page()
+    errors: list[str] = []
+    for page in (doctor, patient):
+        page.on("pageerror", lambda error: errors.append(str(error)))
+
+    link = await open_consultation(doctor, lab_server.url)
+    assert link.startswith(lab_server.url + "/j/")
+    await patient_reaches_waiting_room(patient, link)
+    assert "/j/" not in patient.url  # the token left the address bar
+
+    await doctor.click("#start-call")
+    await doctor.wait_for_function("() => window.lucarne.state === 'in_call'")
+    await doctor.click("#waiting-list li[data-state=waiting] .admit")
+    await patient.wait_for_function("() => window.lucarne.state === 'call'")
+    for page in (doctor, patient):
+        await page.wait_for_function(REMOTE_PLAYING, timeout=20_000)
+        first = await wait_frames_above(page, 0, 10)
+        await wait_frames_above(page, first + 10, 10)  # frames keep being decoded
+
+    await patient.fill("#chat-input", "J'ai mal à la gorge")
+    await patient.click("#chat-send")
+    await doctor.wait_for_selector(".chat-msg:has-text(\"J'ai mal à la gorge\")")
+    await doctor.fill("#chat-input", "Depuis quand ?")
+    await doctor.click("#chat-send")
+    await patient.wait_for_selector(".chat-msg:has-text('Depuis quand ?')")
+
+    # The phone loses its network for a few seconds, then gets it back: no reload, no re-admission.
+    await patient.evaluate("() => { window.__sameDocument = true; }")
+    lab.cut()
+    await asyncio.sleep(4)
+    before = {"doctor": await frames(doctor), "patient": await frames(patient)}
+    lab.restore()
+    await wait_frames_above(patient, before["patient"] + 20, 45)
+    await wait_frames_above(doctor, before["doctor"] + 20, 45)
+    assert await patient.evaluate("() => window.__sameDocument === true")
+    assert await patient.evaluate("() => window.lucarne.state") == "call"
+
+    await doctor.fill("#report", "Angine virale, traitement symptomatique.")
+    await doctor.click("#end-call")
+    await patient.wait_for_function("() => window.lucarne.state === 'ended'")
+    assert await patient.is_visible("#ended")
+    assert errors == []
+    await doctor_context.close()
+    await patient_context.close()
+
+
+async def test_patient_sees_clear_help_when_camera_is_refused(lab: Lab, lab_server: LabServer,
+                                                              browsers: dict[str, Any]) -> None:
+    doctor_context = await browsers["practitioner"].new_context(ignore_https_errors=True)
+    doctor = await doctor_context.new_page()
+    link = await open_consultation(doctor, lab_server.url)
+    # A separate browser without the fake-UI flag, where the permission prompt is denied.
+    from tests.e2e.lab import CHROMIUM_FLAGS
+
+    strict = await browsers["playwright"].chromium.launch(
+        executable_path=str(lab.wrappers[lab.pat]),
+        args=[flag for flag in CHROMIUM_FLAGS if flag != "--use-fake-ui-for-media-stream"])
+    try:
+        context = await strict.new_context(ignore_https_errors=True, permissions=[])
+        page = await context.new_page()
+        await page.goto(link)
+        await page.wait_for_selector("#check-help:not(.hidden)", timeout=15_000)
+        help_text = await page.text_content("#check-help")
+        assert help_text and ("autoris" in help_text.lower() or "allow" in help_text.lower())
+        assert await page.is_disabled("#continue")
+    finally:
+        await strict.close()
+        await doctor_context.close()

@@ -119,6 +119,7 @@ async def end_consultation(request: web.Request) -> web.Response:
     report = _report(data, request, required=False)
     view = await request.app[consultations_key].end(principal, request.match_info["cid"], report)
     await request.app[web_sessions_key].revoke_participants_of(view.id)
+    request.app[calls_key].forget_routes()
     await request.app[signaling_key].consultation_ended(view.id)
     return web.json_response(view.to_json())
 

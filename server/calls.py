@@ -6,6 +6,7 @@ server process can take any socket. The ``Member`` a socket holds is a snapshot;
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
@@ -30,6 +31,7 @@ from .turn import ice_configuration
 __all__ = ["CallRules", "cookie_token"]
 
 _OPEN = ("scheduled", "in_progress")
+ROUTE_CACHE_S = 1.0
 
 
 def cookie_token(cookie_header: str | None) -> str | None:
@@ -56,6 +58,7 @@ class CallRules:
         self._sealer = sealer
         self._audit = audit
         self._ice = ice
+        self._routes: dict[tuple[str, str], tuple[float, bool | None]] = {}
 
     async def authenticate(self, environ: Mapping[str, Any]) -> Caller | None:
         token = cookie_token(environ.get("HTTP_COOKIE"))
@@ -105,6 +108,7 @@ class CallRules:
                 _event(session, consultation.id, self._clock, member.participant_id, "started")
             _event(session, consultation.id, self._clock, member.participant_id, "admitted", target.id)
             admitted = _member(target)
+        self.forget_routes()
         await self._audit.record(AuditEvent(member.participant_id, member.kind, "call.admit",
                                             f"consultation:{member.consultation_id}", "ok"))
         return admitted
@@ -126,15 +130,31 @@ class CallRules:
             )
             return _member(row), [_member(other) for other in others]
 
-    async def may_signal(self, member: Member, to: str) -> bool:
+    async def signal_route(self, member: Member, to: str) -> bool | None:
+        """Checked against the database, then cached for ``ROUTE_CACHE_S``: signaling bursts (an offer and a
+        dozen candidates) cost one lookup. Local state changes clear the cache at once; a change made by
+        another process is seen within ``ROUTE_CACHE_S``."""
+        key = (member.participant_id, to)
+        now = time.monotonic()
+        cached = self._routes.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        route = await self._lookup_route(member, to)
+        if len(self._routes) > 10_000:
+            self._routes.clear()
+        self._routes[key] = (now + ROUTE_CACHE_S, route)
+        return route
+
+    async def _lookup_route(self, member: Member, to: str) -> bool | None:
         async with self._sessions() as session:
             rows = {
                 row.id: row
-                for row in await session.scalars(select(Participant).where(Participant.id.in_([member.participant_id, to])))
+                for row in await session.scalars(
+                    select(Participant).where(Participant.id.in_([member.participant_id, to])))
             }
             consultation = await session.get(Consultation, member.consultation_id)
         sender, target = rows.get(member.participant_id), rows.get(to)
-        return (
+        allowed = (
             consultation is not None
             and consultation.status == "in_progress"
             and sender is not None
@@ -143,6 +163,11 @@ class CallRules:
             and sender.consultation_id == target.consultation_id == member.consultation_id
             and sender.state == target.state == "admitted"
         )
+        return bool(target and target.online) if allowed else None
+
+    def forget_routes(self) -> None:
+        """Drop cached signaling routes (after admission, departure, end or presence changes)."""
+        self._routes.clear()
 
     async def chat(self, member: Member, text: str) -> dict[str, Any]:
         now = self._clock.now()
@@ -172,9 +197,11 @@ class CallRules:
                 _check(PARTICIPANT, row.state, "left")
                 row.state = "left"
             _event(session, row.consultation_id, self._clock, row.id, "left")
+        self.forget_routes()
 
     async def presence(self, member: Member, online: bool) -> None:
         await self._update(member.participant_id, online=online)
+        self.forget_routes()
 
     async def waiting_room(self, consultation_id: str) -> list[dict[str, Any]]:
         async with self._sessions() as session:
@@ -186,11 +213,6 @@ class CallRules:
             )
             return [{"id": r.id, "kind": r.kind, "label": r.label, "state": r.state, "online": r.online,
                      "in_call": r.in_call} for r in rows]
-
-    async def is_online(self, participant_id: str) -> bool:
-        async with self._sessions() as session:
-            row = await session.get(Participant, participant_id)
-        return bool(row and row.online)
 
     async def chat_history(self, consultation_id: str, limit: int = 200) -> list[dict[str, Any]]:
         async with self._sessions() as session:

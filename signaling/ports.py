@@ -61,8 +61,9 @@ class CallAuthority(Protocol):
         """An admitted member enters the call; returns it and the other members already in the call."""
         ...
 
-    async def may_signal(self, member: Member, to: str) -> bool:
-        """Whether ``member`` may send signaling messages to participant ``to`` (same call, both admitted)."""
+    async def signal_route(self, member: Member, to: str) -> bool | None:
+        """``None`` when ``member`` may not signal participant ``to`` (same call, both admitted); otherwise
+        whether ``to`` currently has a connected socket (any process), so senders know to retry."""
         ...
 
     async def chat(self, member: Member, text: str) -> dict[str, Any]:
@@ -79,8 +80,4 @@ class CallAuthority(Protocol):
 
     async def waiting_room(self, consultation_id: str) -> list[dict[str, Any]]:
         """Participants other than staff, for the ``waiting-room`` event."""
-        ...
-
-    async def is_online(self, participant_id: str) -> bool:
-        """Whether that participant currently has a connected socket (any process)."""
         ...

@@ -207,11 +207,12 @@ class CallSignaling:
     async def _signal(self, sid: str, connection: _Connection, payload: Any) -> Ack:
         message = messages.parse_signal(payload, self.limits)
         member = _member(connection)
-        if not await self._authority.may_signal(member, message.to):
+        online = await self._authority.signal_route(member, message.to)
+        if online is None:
             raise Denied("you cannot signal this participant")
         await self.sio.emit("signal", {"from": member.participant_id, "data": message.data},
                             to=f"p:{message.to}", namespace=NAMESPACE)
-        return {"delivered": await self._authority.is_online(message.to)}
+        return {"delivered": online}
 
     async def _chat(self, sid: str, connection: _Connection, payload: Any) -> Ack:
         text = messages.parse_chat(payload, self.limits)

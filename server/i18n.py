@@ -1,141 +1,247 @@
-"""French and English UI strings. Templates call ``t(key)``; browser modules receive ``js_strings(lang)``."""
+"""French and English UI strings for Lucarne's pages.
+
+Templates call ``t(key)``; the browser modules get the subset they need through the page's boot data
+(``boot.strings = js_strings(lang)``). A missing translation falls back to English, then to the key itself, so a
+typo shows up on the page instead of crashing it. Strings may hold ``{name}``-style placeholders that the caller
+fills in (the JS side does it in ``i18n.js``).
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
-__all__ = ["SUPPORTED", "negotiate", "translator", "js_strings", "STRINGS"]
+__all__ = ["SUPPORTED", "STRINGS", "JS_KEYS", "negotiate", "translator", "js_strings"]
 
-SUPPORTED = ("fr", "en")
+SUPPORTED: tuple[str, ...] = ("fr", "en")
 
-STRINGS: dict[str, dict[str, str]] = {
-    "app_name": {"fr": "Lucarne", "en": "Lucarne"},
-    "language_switch": {"fr": "English", "en": "Français"},
-    "error_title": {"fr": "Une erreur est survenue", "en": "Something went wrong"},
-    "link_error_title": {"fr": "Ce lien ne permet pas de rejoindre", "en": "This link cannot be used"},
-    "link_invalid": {"fr": "Ce lien est incomplet ou a été modifié. Vérifiez-le ou demandez-en un nouveau à votre soignant.",
-                     "en": "This link is incomplete or was altered. Check it or ask your practitioner for a new one."},
-    "link_expired": {"fr": "Ce lien a expiré. Demandez un nouveau lien à votre soignant.",
-                     "en": "This link has expired. Ask your practitioner for a new one."},
-    "link_revoked": {"fr": "Ce lien a été annulé par votre soignant. Demandez-lui un nouveau lien.",
-                     "en": "Your practitioner cancelled this link. Ask them for a new one."},
-    "link_used": {"fr": "Ce lien a déjà été utilisé. Rouvrez la page sur l'appareil où vous l'avez ouvert, ou demandez un nouveau lien.",
-                  "en": "This link was already used. Go back to the device where you opened it, or ask for a new link."},
-    "link_ended": {"fr": "Cette consultation est terminée.", "en": "This consultation has ended."},
-    "visit_needs_link": {"fr": "Ouvrez le lien que votre soignant vous a envoyé pour rejoindre la consultation.",
-                         "en": "Open the link your practitioner sent you to join the consultation."},
-    "login_title": {"fr": "Connexion professionnelle", "en": "Professional login"},
-    "username": {"fr": "Identifiant", "en": "User name"},
-    "password": {"fr": "Mot de passe", "en": "Password"},
-    "login": {"fr": "Se connecter", "en": "Log in"},
-    "logout": {"fr": "Se déconnecter", "en": "Log out"},
-    "login_failed": {"fr": "Identifiant ou mot de passe incorrect.", "en": "Wrong user name or password."},
-    "login_rate_limited": {"fr": "Trop d'essais. Réessayez dans quelques minutes.",
-                           "en": "Too many attempts. Try again in a few minutes."},
-    "console_title": {"fr": "Mes téléconsultations", "en": "My teleconsultations"},
-    "new_consultation": {"fr": "Nouvelle téléconsultation", "en": "New teleconsultation"},
-    "patient_name": {"fr": "Nom du patient", "en": "Patient name"},
-    "patient_phone": {"fr": "Téléphone (facultatif)", "en": "Phone (optional)"},
-    "patient_email": {"fr": "E-mail (facultatif)", "en": "E-mail (optional)"},
-    "scheduled_at": {"fr": "Date et heure", "en": "Date and time"},
-    "duration_min": {"fr": "Durée (minutes)", "en": "Duration (minutes)"},
-    "language": {"fr": "Langue du patient", "en": "Patient's language"},
-    "create": {"fr": "Créer", "en": "Create"},
-    "status": {"fr": "Statut", "en": "Status"},
-    "open": {"fr": "Ouvrir", "en": "Open"},
-    "no_consultations": {"fr": "Aucune consultation pour l'instant.", "en": "No consultations yet."},
-    "status_scheduled": {"fr": "programmée", "en": "scheduled"},
-    "status_in_progress": {"fr": "en cours", "en": "in progress"},
-    "status_ended": {"fr": "terminée", "en": "ended"},
-    "status_cancelled": {"fr": "annulée", "en": "cancelled"},
-    "back": {"fr": "Retour", "en": "Back"},
-    "patient_link": {"fr": "Lien patient", "en": "Patient link"},
-    "new_link": {"fr": "Nouveau lien", "en": "New link"},
-    "revoke": {"fr": "Annuler ce lien", "en": "Revoke this link"},
-    "sms_text": {"fr": "Texte SMS", "en": "SMS text"},
-    "email_text": {"fr": "Texte e-mail", "en": "E-mail text"},
-    "calendar_invite": {"fr": "Invitation agenda (.ics)", "en": "Calendar invitation (.ics)"},
-    "guest_link": {"fr": "Inviter un tiers (interprète, proche, infirmier·e)",
-                   "en": "Invite a third person (interpreter, family, nurse)"},
-    "guest_label": {"fr": "Qui ?", "en": "Who?"},
-    "waiting_room": {"fr": "Salle d'attente", "en": "Waiting room"},
-    "admit": {"fr": "Faire entrer", "en": "Admit"},
-    "start_call": {"fr": "Démarrer l'appel", "en": "Start the call"},
-    "mute": {"fr": "Micro", "en": "Mic"},
-    "camera": {"fr": "Caméra", "en": "Camera"},
-    "switch_camera": {"fr": "Changer de caméra", "en": "Switch camera"},
-    "hangup": {"fr": "Raccrocher", "en": "Hang up"},
-    "chat": {"fr": "Messages", "en": "Messages"},
-    "send": {"fr": "Envoyer", "en": "Send"},
-    "end_consultation": {"fr": "Terminer la consultation", "en": "End the consultation"},
-    "report": {"fr": "Compte rendu", "en": "Report"},
-    "save_report": {"fr": "Enregistrer le compte rendu", "en": "Save the report"},
-    "visit_title": {"fr": "Votre téléconsultation", "en": "Your video consultation"},
-    "device_check": {"fr": "Vérifions votre caméra et votre micro", "en": "Let's check your camera and microphone"},
-    "continue": {"fr": "Continuer", "en": "Continue"},
-    "continue_audio": {"fr": "Continuer sans caméra", "en": "Continue without camera"},
-    "waiting_title": {"fr": "Salle d'attente", "en": "Waiting room"},
-    "waiting_text": {"fr": "Votre soignant va vous faire entrer. Gardez cette page ouverte.",
-                     "en": "Your practitioner will let you in. Keep this page open."},
-    "ended_title": {"fr": "La consultation est terminée", "en": "The consultation has ended"},
-    "ended_text": {"fr": "Merci. Vous pouvez fermer cette page.", "en": "Thank you. You may close this page."},
-    "mic_level": {"fr": "Niveau du micro", "en": "Microphone level"},
-    "network": {"fr": "Réseau", "en": "Network"},
+# key: (French, English)
+_PAIRS: dict[str, tuple[str, str]] = {
+    # -- layout and errors ------------------------------------------------------------------------------------
+    "app_name": ("Lucarne", "Lucarne"),
+    "language_switch": ("English", "Français"),
+    "language_switch_label": ("Read this page in English", "Lire cette page en français"),
+    "error_title": ("Une erreur est survenue", "Something went wrong"),
+    "error_hint": ("Si le problème continue, contactez votre soignant ou le secrétariat.",
+                   "If the problem goes on, contact your practitioner or their office."),
+    "error_code": ("Code d'erreur", "Error code"),
+    "link_error_title": ("Ce lien ne permet pas de rejoindre", "This link cannot be used"),
+    "link_invalid": ("Ce lien est incomplet ou a été modifié. Vérifiez-le ou demandez-en un nouveau à votre soignant.",
+                     "This link is incomplete or was altered. Check it or ask your practitioner for a new one."),
+    "link_expired": ("Ce lien a expiré. Demandez un nouveau lien à votre soignant.",
+                     "This link has expired. Ask your practitioner for a new one."),
+    "link_revoked": ("Ce lien a été annulé par votre soignant. Demandez-lui un nouveau lien.",
+                     "Your practitioner cancelled this link. Ask them for a new one."),
+    "link_used": ("Ce lien a déjà été utilisé. Rouvrez la page sur l'appareil où vous l'avez ouvert, "
+                  "ou demandez un nouveau lien.",
+                  "This link was already used. Go back to the device where you opened it, or ask for a new link."),
+    "link_ended": ("Cette consultation est terminée.", "This consultation has ended."),
+    "visit_needs_link": ("Ouvrez le lien que votre soignant vous a envoyé pour rejoindre la consultation.",
+                         "Open the link your practitioner sent you to join the consultation."),
+    "noscript": ("Cette page a besoin de JavaScript. Activez-le ou ouvrez le lien dans Chrome, Firefox ou Safari.",
+                 "This page needs JavaScript. Turn it on, or open the link in Chrome, Firefox or Safari."),
+    # -- login -------------------------------------------------------------------------------------------------
+    "login_title": ("Connexion professionnelle", "Professional login"),
+    "username": ("Identifiant", "User name"),
+    "password": ("Mot de passe", "Password"),
+    "login": ("Se connecter", "Log in"),
+    "logout": ("Se déconnecter", "Log out"),
+    "login_failed": ("Identifiant ou mot de passe incorrect.", "Wrong user name or password."),
+    "login_rate_limited": ("Trop d'essais. Réessayez dans quelques minutes.",
+                           "Too many attempts. Try again in a few minutes."),
+    # -- console -----------------------------------------------------------------------------------------------
+    "console_title": ("Mes téléconsultations", "My teleconsultations"),
+    "new_consultation": ("Nouvelle téléconsultation", "New teleconsultation"),
+    "patient_name": ("Nom du patient", "Patient name"),
+    "patient_phone": ("Téléphone (facultatif)", "Phone (optional)"),
+    "patient_email": ("E-mail (facultatif)", "E-mail (optional)"),
+    "scheduled_at": ("Date et heure", "Date and time"),
+    "duration_min": ("Durée (minutes)", "Duration (minutes)"),
+    "language": ("Langue du patient", "Patient's language"),
+    "language_fr": ("Français", "French"),
+    "language_en": ("Anglais", "English"),
+    "create": ("Créer", "Create"),
+    "when": ("Quand", "When"),
+    "patient": ("Patient", "Patient"),
+    "status": ("Statut", "Status"),
+    "open": ("Ouvrir", "Open"),
+    "no_consultations": ("Aucune consultation pour l'instant.", "No consultations yet."),
+    "status_scheduled": ("programmée", "scheduled"),
+    "status_in_progress": ("en cours", "in progress"),
+    "status_ended": ("terminée", "ended"),
+    "status_cancelled": ("annulée", "cancelled"),
+    "back": ("Mes consultations", "My consultations"),
+    # -- practitioner room -------------------------------------------------------------------------------------
+    "minutes": ("min", "min"),
+    "patient_link": ("Lien patient", "Patient link"),
+    "patient_link_help": ("Envoyez ce lien au patient (SMS, e-mail ou QR code). Il l'ouvre sur son téléphone, "
+                          "sans application ni compte.",
+                          "Send this link to the patient (text message, e-mail or QR code). They open it on their "
+                          "phone, with no app and no account."),
+    "qr_alt": ("QR code du lien patient", "QR code of the patient link"),
+    "new_link": ("Nouveau lien", "New link"),
+    "copy_link": ("Copier le lien", "Copy the link"),
+    "revoke": ("Annuler ce lien", "Revoke this link"),
+    "sms_text": ("Texte SMS", "Text message"),
+    "email_text": ("Texte e-mail", "E-mail text"),
+    "calendar_invite": ("Invitation agenda (.ics)", "Calendar invitation (.ics)"),
+    "guest_link": ("Inviter un tiers", "Invite a third person"),
+    "guest_link_help": ("Interprète, proche ou infirmier·e : il ou elle passe aussi par la salle d'attente.",
+                        "Interpreter, family member or nurse: they also go through the waiting room."),
+    "guest_label": ("Qui ? (ex. interprète)", "Who? (e.g. interpreter)"),
+    "guest_link_create": ("Créer un lien invité", "Create a guest link"),
+    "waiting_room": ("Salle d'attente", "Waiting room"),
+    "waiting_room_empty": ("Personne pour l'instant.", "Nobody yet."),
+    "admit": ("Faire entrer", "Admit"),
+    "start_call": ("Démarrer l'appel", "Start the call"),
+    "mute": ("Couper le micro", "Mute"),
+    "camera_off": ("Couper la caméra", "Camera off"),
+    "switch_camera": ("Changer de caméra", "Switch camera"),
+    "hangup": ("Raccrocher", "Hang up"),
+    "local_video": ("Votre image", "Your picture"),
+    "remote_videos": ("Participants", "Participants"),
+    "chat": ("Messages", "Messages"),
+    "chat_placeholder": ("Écrire un message…", "Write a message…"),
+    "send": ("Envoyer", "Send"),
+    "end_consultation": ("Terminer la consultation", "End the consultation"),
+    "end_consultation_help": ("Met fin à l'appel pour tout le monde et enregistre le compte rendu.",
+                              "Ends the call for everyone and saves the report."),
+    "report": ("Compte rendu", "Report"),
+    "save_report": ("Enregistrer le compte rendu", "Save the report"),
+    # -- patient / guest page ----------------------------------------------------------------------------------
+    "visit_title": ("Votre téléconsultation", "Your video consultation"),
+    "device_check": ("Vérifions votre caméra et votre micro", "Let's check your camera and microphone"),
+    "device_check_intro": ("Votre navigateur va vous demander l'accès à la caméra et au micro : touchez « Autoriser ».",
+                           "Your browser will ask to use the camera and microphone: tap \u201cAllow\u201d."),
+    "preview": ("Aperçu de votre caméra", "Your camera preview"),
+    "mic_level": ("Niveau du micro (parlez pour le voir bouger)", "Microphone level (speak to see it move)"),
+    "network": ("Réseau", "Network"),
+    "continue": ("Continuer", "Continue"),
+    "continue_audio": ("Continuer sans caméra (audio seul)", "Continue without camera (audio only)"),
+    "retry": ("Réessayer", "Try again"),
+    "waiting_title": ("Salle d'attente", "Waiting room"),
+    "waiting_text": ("Votre soignant va vous faire entrer. Gardez cette page ouverte.",
+                     "Your practitioner will let you in. Keep this page open."),
+    "waiting_text_named": ("{name} va vous faire entrer. Gardez cette page ouverte.",
+                           "{name} will let you in. Keep this page open."),
+    "waiting_tip": ("Astuce : branchez votre téléphone et installez-vous dans un endroit calme et éclairé.",
+                    "Tip: plug in your phone and sit somewhere quiet and well lit."),
+    "ended_title": ("La consultation est terminée", "The consultation has ended"),
+    "ended_text": ("Merci. Vous pouvez fermer cette page.", "Thank you. You may close this page."),
+    "left_title": ("Vous avez quitté l'appel", "You left the call"),
+    "left_text": ("Vous pouvez revenir dans la salle d'attente tant que la consultation n'est pas terminée.",
+                  "You can go back to the waiting room as long as the consultation is not over."),
+    "rejoin": ("Revenir dans la salle d'attente", "Back to the waiting room"),
 }
 
-# Strings the browser modules need (sent in the page's boot data).
-_JS_KEYS = (
-    "js_checking", "js_camera_ok", "js_denied", "js_denied_help", "js_no_device", "js_no_device_help",
-    "js_network_ok", "js_network_slow", "js_network_down", "js_connecting", "js_reconnecting", "js_in_call",
-    "js_waiting", "js_admitted", "js_peer_left", "js_error", "js_link_copied", "js_confirm_end", "js_saved",
-    "js_online", "js_offline", "kind_patient", "kind_guest", "kind_practitioner", "state_checking",
-    "state_waiting", "state_admitted", "state_left",
-)
-STRINGS.update({
-    "js_checking": {"fr": "Vérification en cours…", "en": "Checking…"},
-    "js_camera_ok": {"fr": "Caméra et micro fonctionnent.", "en": "Camera and microphone work."},
-    "js_denied": {"fr": "L'accès à la caméra ou au micro a été refusé.", "en": "Camera or microphone access was denied."},
-    "js_denied_help": {"fr": "Touchez le cadenas dans la barre d'adresse, autorisez caméra et micro, puis rechargez la page. Sur iPhone : Réglages › Safari › Caméra / Micro › Autoriser.",
-                       "en": "Tap the padlock in the address bar, allow camera and microphone, then reload. On iPhone: Settings › Safari › Camera / Microphone › Allow."},
-    "js_no_device": {"fr": "Aucune caméra ou aucun micro trouvé.", "en": "No camera or microphone was found."},
-    "js_no_device_help": {"fr": "Branchez un micro ou une caméra, ou fermez les autres applications qui les utilisent. Vous pouvez continuer sans caméra.",
-                          "en": "Plug in a microphone or camera, or close other apps using them. You can continue without a camera."},
-    "js_network_ok": {"fr": "Connexion au serveur : bonne", "en": "Connection to the server: good"},
-    "js_network_slow": {"fr": "Connexion au serveur : lente", "en": "Connection to the server: slow"},
-    "js_network_down": {"fr": "Pas de connexion au serveur", "en": "No connection to the server"},
-    "js_connecting": {"fr": "Connexion…", "en": "Connecting…"},
-    "js_reconnecting": {"fr": "Reconnexion…", "en": "Reconnecting…"},
-    "js_in_call": {"fr": "En consultation", "en": "In the call"},
-    "js_waiting": {"fr": "En attente", "en": "Waiting"},
-    "js_admitted": {"fr": "Vous êtes admis·e", "en": "You have been admitted"},
-    "js_peer_left": {"fr": "Un participant est parti", "en": "A participant left"},
-    "js_error": {"fr": "Erreur", "en": "Error"},
-    "js_link_copied": {"fr": "Lien copié", "en": "Link copied"},
-    "js_confirm_end": {"fr": "Terminer la consultation pour tout le monde ?", "en": "End the consultation for everyone?"},
-    "js_saved": {"fr": "Enregistré", "en": "Saved"},
-    "js_online": {"fr": "en ligne", "en": "online"},
-    "js_offline": {"fr": "hors ligne", "en": "offline"},
-    "kind_patient": {"fr": "Patient", "en": "Patient"},
-    "kind_guest": {"fr": "Invité", "en": "Guest"},
-    "kind_practitioner": {"fr": "Soignant", "en": "Practitioner"},
-    "state_checking": {"fr": "vérifie ses appareils", "en": "checking devices"},
-    "state_waiting": {"fr": "attend", "en": "waiting"},
-    "state_admitted": {"fr": "admis", "en": "admitted"},
-    "state_left": {"fr": "parti", "en": "left"},
-})
+# Strings the browser modules need (sent in the page's boot data as ``boot.strings``).
+_JS_PAIRS: dict[str, tuple[str, str]] = {
+    "js_checking": ("Vérification en cours…", "Checking…"),
+    "js_camera_ok": ("Caméra et micro fonctionnent.", "Camera and microphone work."),
+    "js_audio_only": ("Micro fonctionne, mais aucune caméra n'est disponible.",
+                      "The microphone works, but no camera is available."),
+    "js_audio_only_help": ("Vous pouvez continuer en audio seul. Pour la vidéo : fermez les autres applications qui "
+                           "utilisent la caméra (appel, WhatsApp, autre visio), puis touchez « Réessayer ».",
+                           "You can continue with audio only. For video: close other apps using the camera (a call, "
+                           "WhatsApp, another video app), then tap \u201cTry again\u201d."),
+    "js_denied": ("L'accès à la caméra ou au micro a été refusé.", "Camera or microphone access was denied."),
+    "js_denied_help": ("Autorisez la caméra et le micro pour ce site, puis touchez « Réessayer » "
+                       "(ou rechargez la page).",
+                       "Allow the camera and microphone for this site, then tap \u201cTry again\u201d "
+                       "(or reload the page)."),
+    "js_denied_android": ("Android (Chrome) : touchez l'icône à gauche de l'adresse › Autorisations › "
+                          "Caméra et Micro › Autoriser.",
+                          "Android (Chrome): tap the icon left of the address › Permissions › "
+                          "Camera and Microphone › Allow."),
+    "js_denied_ios": ("iPhone (Safari) : touchez « aA » dans la barre d'adresse › Réglages du site web › "
+                      "Caméra et Micro › Autoriser. Ou : Réglages › Safari › Caméra / Micro.",
+                      "iPhone (Safari): tap \u201caA\u201d in the address bar › Website Settings › "
+                      "Camera and Microphone › Allow. Or: Settings › Safari › Camera / Microphone."),
+    "js_no_device": ("Aucun micro trouvé.", "No microphone was found."),
+    "js_no_device_help": ("Vérifiez qu'aucune autre application n'utilise le micro (appel en cours, dictaphone), "
+                          "ou branchez un casque, puis touchez « Réessayer ».",
+                          "Check that no other app is using the microphone (a call, a voice recorder), "
+                          "or plug in a headset, then tap \u201cTry again\u201d."),
+    "js_busy": ("La caméra ou le micro est déjà utilisé par une autre application.",
+                "The camera or microphone is already used by another app."),
+    "js_unsupported": ("Ce navigateur ne permet pas la vidéo.", "This browser cannot do video calls."),
+    "js_unsupported_help": ("Ouvrez le lien dans Chrome (Android) ou Safari (iPhone), pas dans une application "
+                            "de messagerie.",
+                            "Open the link in Chrome (Android) or Safari (iPhone), not inside a messaging app."),
+    "js_network_ok": ("Connexion au serveur : bonne ({ms} ms)", "Connection to the server: good ({ms} ms)"),
+    "js_network_slow": ("Connexion au serveur : lente ({ms} ms). L'appel peut être saccadé.",
+                        "Connection to the server: slow ({ms} ms). The call may be choppy."),
+    "js_network_down": ("Pas de connexion au serveur. Vérifiez le Wi-Fi ou les données mobiles.",
+                        "No connection to the server. Check Wi-Fi or mobile data."),
+    "js_connecting": ("Connexion…", "Connecting…"),
+    "js_reconnecting": ("Connexion perdue, reconnexion…", "Connection lost, reconnecting…"),
+    "js_in_call": ("En consultation", "In the call"),
+    "js_alone": ("En attente des autres participants…", "Waiting for the other participants…"),
+    "js_waiting": ("En attente", "Waiting"),
+    "js_peer_left": ("{name} a quitté l'appel", "{name} left the call"),
+    "js_error": ("Erreur", "Error"),
+    "js_link_copied": ("Lien copié", "Link copied"),
+    "js_link_used": ("Ce lien a déjà été ouvert par le patient.", "The patient already opened this link."),
+    "js_no_link": ("Aucun lien actif. Créez-en un nouveau.", "No active link. Create a new one."),
+    "js_saved": ("Compte rendu enregistré", "Report saved"),
+    "js_ended": ("Consultation terminée", "Consultation ended"),
+    "js_online": ("en ligne", "online"),
+    "js_offline": ("hors ligne", "offline"),
+    "js_in_call_badge": ("dans l'appel", "in the call"),
+    "js_me": ("Moi", "Me"),
+    "js_mute": ("Couper le micro", "Mute"),
+    "js_unmute": ("Activer le micro", "Unmute"),
+    "js_camera_off": ("Couper la caméra", "Camera off"),
+    "js_camera_on": ("Activer la caméra", "Camera on"),
+    "js_tap_to_play": ("Touchez l'écran pour entendre vos interlocuteurs", "Tap the screen to hear the others"),
+    "js_session_over": ("Votre accès à cette consultation est terminé.", "Your access to this consultation is over."),
+    "kind_patient": ("Patient", "Patient"),
+    "kind_guest": ("Invité", "Guest"),
+    "kind_practitioner": ("Soignant", "Practitioner"),
+    "state_checking": ("vérifie ses appareils", "checking devices"),
+    "state_waiting": ("attend", "waiting"),
+    "state_admitted": ("admis", "admitted"),
+    "state_left": ("parti", "left"),
+    "state_removed": ("retiré", "removed"),
+}
+
+STRINGS: dict[str, dict[str, str]] = {
+    key: {"fr": fr, "en": en} for key, (fr, en) in {**_PAIRS, **_JS_PAIRS}.items()
+}
+JS_KEYS: tuple[str, ...] = tuple(_JS_PAIRS)
+
+_LANG_TAG = re.compile(r"^\s*([A-Za-z]{1,8})(?:-[A-Za-z0-9]{1,8})*\s*$")
 
 
 def negotiate(query_lang: str | None, accept_language: str | None, default: str = "fr") -> str:
-    if query_lang in SUPPORTED:
-        return query_lang  # type: ignore[return-value]
-    for part in (accept_language or "")[:200].split(","):
-        code = part.split(";")[0].strip().lower()[:2]
-        if code in SUPPORTED:
-            return code
-    return default
+    """Pick the page language: an explicit ``?lang=`` wins, then the best ``Accept-Language`` match, else ``default``."""
+    if query_lang and query_lang.strip().lower() in SUPPORTED:
+        return query_lang.strip().lower()
+    best: tuple[float, int, str] | None = None
+    for position, part in enumerate((accept_language or "")[:500].split(",")[:20]):
+        tag, _, params = part.partition(";")
+        match = _LANG_TAG.match(tag)
+        if not match:
+            continue
+        code = match.group(1).lower()
+        quality = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if code in SUPPORTED and quality > 0 and (best is None or (quality, -position) > best[:2]):
+            best = (quality, -position, code)
+    if best is not None:
+        return best[2]
+    return default if default in SUPPORTED else SUPPORTED[0]
 
 
 def translator(lang: str) -> Callable[[str], str]:
+    """``t(key)`` for one language: the string in ``lang``, else in English, else the key itself."""
+
     def t(key: str) -> str:
         entry = STRINGS.get(key)
         if entry is None:
@@ -146,5 +252,6 @@ def translator(lang: str) -> Callable[[str], str]:
 
 
 def js_strings(lang: str) -> dict[str, str]:
+    """The strings the browser modules use, in ``lang``, for the page's boot data."""
     t = translator(lang)
-    return {key: t(key) for key in _JS_KEYS}
+    return {key: t(key) for key in JS_KEYS}

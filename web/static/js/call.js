@@ -74,6 +74,12 @@ export class PeerManager {
     }
     if (video.srcObject !== stream) video.srcObject = stream;
     video.play().catch(() => {});
+    // The join-time benchmark reads when the first remote frame was actually presented.
+    if (!hook.firstFrameAt && video.requestVideoFrameCallback) {
+      video.requestVideoFrameCallback(() => {
+        if (!hook.firstFrameAt) hook.firstFrameAt = performance.timeOrigin + performance.now();
+      });
+    }
   }
 
   // After our own `enter`: the members listed will offer to us; nothing to start.

@@ -1,0 +1,151 @@
+"""Join time: patient opens the link → first remote video frame presented in the patient's browser.
+
+Real Chromium in the e2e network lab (tests/e2e/lab.py), the server as its own process. Each run uses a new
+consultation and a new phone-emulated patient context; the scripted patient clicks "continue" as soon as the
+device check allows it and the scripted practitioner admits as soon as the patient is waiting, so the figure is
+the platform's own latency (navigation, link exchange, device check, signaling, admission, ICE, DTLS, first frame).
+
+Baseline in the same run: the floor — the same browser loading a static page that only opens the camera and
+presents its first local frame (no link exchange, no signaling, no WebRTC). ``join / floor`` is what the call
+set-up adds on top of what any camera page costs.
+
+    sudo .venv/bin/python -m bench.join --runs 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.lab import CHROMIUM_FLAGS, Lab, LabServer, lab_available
+
+RESULTS = Path(__file__).resolve().parent / "results" / "join.json"
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+async def login(page: Any, url: str) -> None:
+    await page.goto(f"{url}/login")
+    await page.fill("#username", "medecin")
+    await page.fill("#password", "correct horse battery")
+    await page.click("#login")
+    await page.wait_for_url("**/console")
+
+
+async def new_room(page: Any, url: str) -> str:
+    await page.goto(f"{url}/console")
+    await page.fill("input[name=patient_name]", "Bench Patient")
+    await page.fill("input[name=scheduled_at]", "2030-01-15T10:30")
+    await page.click("#create")
+    await page.wait_for_url("**/console/c/*")
+    await page.wait_for_function("() => document.querySelector('#link-url').textContent.startsWith('https://')")
+    await page.click("#start-call")
+    await page.wait_for_function("() => window.lucarne.state === 'in_call'")
+    return str(await page.text_content("#link-url"))
+
+
+async def one_join(pw: Any, patient_browser: Any, doctor: Any, url: str) -> dict[str, float]:
+    link = await new_room(doctor, url)
+    context = await patient_browser.new_context(**pw.devices["Pixel 7"], ignore_https_errors=True)
+    page = await context.new_page()
+    started = time.time() * 1000
+    await page.goto(link)
+    await page.wait_for_selector("#continue:not([disabled])", timeout=20_000)
+    checked = time.time() * 1000
+    await page.click("#continue")
+    await doctor.wait_for_selector("#waiting-list li[data-state=waiting] .admit", timeout=20_000)
+    await doctor.click("#waiting-list li[data-state=waiting] .admit")
+    await page.wait_for_function("() => !!window.lucarne.firstFrameAt", timeout=30_000, polling=20)
+    first_frame = float(await page.evaluate("() => window.lucarne.firstFrameAt"))
+    await context.close()
+    return {"join_ms": first_frame - started, "device_check_ms": checked - started}
+
+
+async def one_floor(patient_browser: Any, url: str) -> float:
+    context = await patient_browser.new_context(ignore_https_errors=True)
+    page = await context.new_page()
+    started = time.time() * 1000
+    await page.goto(f"{url}/static/floor.html")
+    await page.wait_for_function("() => !!window.floorFrameAt", timeout=20_000, polling=20)
+    presented = float(await page.evaluate("() => window.floorFrameAt"))
+    await context.close()
+    return presented - started
+
+
+async def run(runs: int) -> dict[str, Any]:
+    from playwright.async_api import async_playwright
+
+    workdir = Path(tempfile.mkdtemp(prefix="lucarne-join-"))
+    lab = Lab("lcnbench", workdir)
+    lab.down()
+    lab.up()
+    server = LabServer(lab)
+    try:
+        server.start()
+        async with async_playwright() as pw:
+            doctor_browser = await pw.chromium.launch(executable_path=str(lab.wrappers[lab.srv]), args=CHROMIUM_FLAGS)
+            patient_browser = await pw.chromium.launch(executable_path=str(lab.wrappers[lab.pat]), args=CHROMIUM_FLAGS)
+            doctor = await (await doctor_browser.new_context(ignore_https_errors=True)).new_page()
+            await login(doctor, server.url)
+            joins, floors, checks = [], [], []
+            await one_join(pw, patient_browser, doctor, server.url)  # warm-up, not counted
+            for index in range(runs):
+                # Alternate the two measurements so drift affects both alike.
+                floors.append(await one_floor(patient_browser, server.url))
+                result = await one_join(pw, patient_browser, doctor, server.url)
+                joins.append(result["join_ms"])
+                checks.append(result["device_check_ms"])
+                print(f"run {index + 1}: join {result['join_ms']:.0f} ms, floor {floors[-1]:.0f} ms")
+            await doctor_browser.close()
+            await patient_browser.close()
+    finally:
+        server.stop()
+        lab.down()
+    median_join, median_floor = statistics.median(joins), statistics.median(floors)
+    return {
+        "join_ms_median": round(median_join, 1),
+        "join_ms_p95": round(percentile(joins, 0.95), 1),
+        "join_ms_min": round(min(joins), 1),
+        "join_ms_max": round(max(joins), 1),
+        "device_check_ms_median": round(statistics.median(checks), 1),
+        "floor_ms_median": round(median_floor, 1),
+        "join_vs_floor_ratio": round(median_join / median_floor, 2),
+        "runs": runs,
+        "machine": f"{platform.machine()} {platform.system()} {platform.release()}, {_cores()} cores",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _cores() -> int:
+    import os
+
+    return os.cpu_count() or 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=10)
+    args = parser.parse_args()
+    reason = lab_available()
+    if reason:
+        raise SystemExit(f"cannot run: {reason}")
+    results = asyncio.run(run(args.runs))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -9,6 +9,7 @@ from datetime import timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 
 from .clock import Clock
 from .config import LimitSettings
@@ -56,8 +57,11 @@ class Accounts:
             active=True,
             created_at=self._clock.now(),
         )
-        async with self._sessions.begin() as session:
-            session.add(user)
+        try:
+            async with self._sessions.begin() as session:
+                session.add(user)
+        except IntegrityError as exc:
+            raise Invalid(f"the user name {username.lower()!r} is already taken") from exc
         return _account(user)
 
     async def get(self, user_id: str) -> Account | None:

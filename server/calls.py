@@ -13,8 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from signaling import Caller, JoinOutcome, Member
-from signaling.errors import Denied, WrongState
+from signaling import Caller, Denied, JoinOutcome, Member, WrongState
 
 from .audit import AuditEvent, AuditLog
 from .clock import Clock

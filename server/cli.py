@@ -16,6 +16,7 @@ from .audit import format_report, verify
 from .clock import SystemClock
 from .config import Settings
 from .db import open_database
+from .errors import LucarneError
 from .migrate import upgrade
 
 __all__ = ["main", "DEMO_ACCOUNTS"]
@@ -65,7 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if command == "create-user":
         password = sys.stdin.readline().strip() if not sys.stdin.isatty() else getpass.getpass("Password: ")
-        asyncio.run(_create_user(settings, args.username, password, args.name, args.role))
+        try:
+            asyncio.run(_create_user(settings, args.username, password, args.name, args.role))
+        except LucarneError as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 2
         return 0
     if command == "audit":
         return asyncio.run(_verify(settings, args.expect_head))

@@ -141,7 +141,9 @@ async def visit(request: web.Request) -> web.StreamResponse:
     if principal is None or principal.kind != "participant":
         t = i18n.translator(request_language(request))
         return render_error(request, 403, t("visit_needs_link"), title_key="link_error_title")
-    lang = request_language(request)
+    # The patient sees the language chosen for the consultation unless they switch it themselves.
+    lang = request_language(request, default=principal.language or "fr") if "lang" in request.query else (
+        principal.language or request_language(request))
     return render(request, "visit.html", {
         "boot": {"role": principal.role, "lang": lang, "csrf": principal.csrf_token,
                  "strings": i18n.js_strings(lang), "practitioner": ""},

@@ -34,6 +34,7 @@ class Principal:
     display_name: str = ""
     participant_id: str | None = None
     consultation_id: str | None = None
+    language: str = ""
 
     @property
     def actor(self) -> str:
@@ -101,6 +102,7 @@ class WebSessions:
                 display_name=participant.label,
                 participant_id=participant.id,
                 consultation_id=participant.consultation_id,
+                language=consultation.language,
             )
 
     async def revoke(self, session_hash: str) -> None:

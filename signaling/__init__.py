@@ -5,7 +5,7 @@ The package knows nothing about consultations or databases: the host supplies a 
 ids, never by socket ids, so a reconnecting client gets its place back from the host's state.
 """
 
-from .errors import InvalidMessage, SignalingError
+from .errors import Denied, InvalidMessage, RateLimited, SignalingError, WrongState
 from .messages import Limits
 from .ports import Caller, CallAuthority, JoinOutcome, Member
 from .server import CallSignaling
@@ -19,4 +19,7 @@ __all__ = [
     "Limits",
     "SignalingError",
     "InvalidMessage",
+    "Denied",
+    "WrongState",
+    "RateLimited",
 ]

@@ -232,3 +232,33 @@ async def test_frame_over_transport_limit_closes_only_that_connection(live_serve
             await sock.close()
         await doctor.session.close()
         await patient.session.close()
+
+
+async def test_third_participant_joins_through_a_guest_link(live_server: Any) -> None:
+    doctor, patient, doc_sock, pat_sock, created, doc_id, pat_id = await _admitted_pair(live_server)
+    cid = created["consultation"]["id"]
+    response = await doctor.api("POST", f"/api/consultations/{cid}/links", json={"role": "guest", "label": "Interprète"})
+    guest_link = await response.json()
+    guest = await join_as_patient(live_server, guest_link["url"])
+    guest_sock = await SocketPeer.connect(guest)
+    try:
+        await doc_sock.call("enter")
+        await pat_sock.call("enter")
+        joined = await guest_sock.call("join", {"instance": "g-1"})
+        assert joined["kind"] == "guest" and joined["state"] == "checking"
+        assert (await guest_sock.call("enter"))["error"] == "conflict"  # not admitted yet
+        await guest_sock.call("ready")
+        await doc_sock.call("admit", {"participant": joined["me"]})
+        await guest_sock.next("admitted")
+        peers = (await guest_sock.call("enter"))["peers"]
+        assert {p["id"] for p in peers} == {doc_id, pat_id}
+        for sock in (doc_sock, pat_sock):
+            arrival = await sock.next("peer-joined")
+            while arrival["id"] != joined["me"]:
+                arrival = await sock.next("peer-joined")
+            assert arrival["label"] == "Interprète"
+    finally:
+        for sock in (doc_sock, pat_sock, guest_sock):
+            await sock.close()
+        for browser in (doctor, patient, guest):
+            await browser.session.close()

@@ -93,6 +93,19 @@ async def test_consultation_end_to_end_with_network_drop(lab: Lab, lab_server: L
     await doctor.click("#chat-send")
     await patient.wait_for_selector(".chat-msg:has-text('Depuis quand ?')")
 
+    # Controls: microphone and camera toggles act on the local tracks; switching camera keeps video flowing.
+    local_enabled = "(kind) => document.querySelector('#local-video').srcObject.getTracks()" \
+                    ".filter((t) => t.kind === kind).every((t) => t.enabled)"
+    await patient.click("#mute")
+    assert await patient.evaluate(local_enabled, "audio") is False
+    await patient.click("#mute")
+    assert await patient.evaluate(local_enabled, "audio") is True
+    await patient.click("#camera-off")
+    assert await patient.evaluate(local_enabled, "video") is False
+    await patient.click("#camera-off")
+    await patient.click("#switch-camera")
+    await wait_frames_above(doctor, await frames(doctor) + 15, 15)
+
     # The phone loses its network for a few seconds, then gets it back: no reload, no re-admission.
     await patient.evaluate("() => { window.__sameDocument = true; }")
     lab.cut()

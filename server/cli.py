@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import asyncio
 import getpass
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
 from aiohttp import web
 
@@ -113,12 +115,29 @@ def _dev_certs(settings: Settings) -> None:
     print(describe(paths))
 
 
+def _lan_settings(settings: Settings) -> Settings:
+    """Development default: links name this machine's LAN address so a phone on the same Wi-Fi can open them;
+    the practitioner may still browse via localhost."""
+    from .certs import local_hosts
+
+    lan = [h for h in local_hosts() if h.count(".") == 3 and not h.startswith("127.")]
+    localhost = (f"https://localhost:{settings.port}", f"https://127.0.0.1:{settings.port}")
+    if not lan:
+        return settings
+    public = f"https://{lan[0]}:{settings.port}"
+    extra = tuple(f"https://{h}:{settings.port}" for h in lan[1:])
+    return replace(settings, public_url=public,
+                   allowed_origins=(*settings.allowed_origins, *localhost, *extra))
+
+
 def _run(settings: Settings, *, demo: bool, dev_certs: bool) -> int:
     from .app import create_app
     from .tls import server_ssl_context
 
     if dev_certs:
         _dev_certs(settings)
+        if "LUCARNE_PUBLIC_URL" not in os.environ:
+            settings = _lan_settings(settings)
     asyncio.run(_migrate(settings))
     if demo and asyncio.run(_seed_demo(settings)):
         print("Demo accounts (development only):")
@@ -126,9 +145,8 @@ def _run(settings: Settings, *, demo: bool, dev_certs: bool) -> int:
             print(f"  {role:13} {username} / {password}")
     assert settings.tls_cert is not None and settings.tls_key is not None
     context = server_ssl_context(settings.tls_cert, settings.tls_key)
-    print(f"Lucarne is serving {settings.public_url}/  (CA for phones: {settings.tls_cert.parent / 'ca.pem'})")
+    print(f"Lucarne is serving {settings.public_url}/  (also {', '.join(settings.allowed_origins) or 'no other origin'})")
+    print(f"Phones must trust {settings.tls_cert.parent / 'ca.pem'} (see certs/README.md).")
     web.run_app(create_app(settings), host=settings.host, port=settings.port, ssl_context=context,
                 print=None, access_log=None)
     return 0
-
-

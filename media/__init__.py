@@ -1,7 +1,13 @@
-"""Server-side media with aiortc: relay when peer-to-peer fails, live view fan-out and frame capture.
+"""Server-side media with aiortc: peers the server terminates (relay when peer-to-peer fails, live view),
+owned by one registry that closes them on every path, and still-frame capture off the event loop.
 
-Not built yet: this package is issue #3's. It will expose a peer registry that owns every
-``RTCPeerConnection`` and closes it on every path, an encoded-frame forwarding relay and a frame capture.
+Imports only the standard library, aiortc and PyAV; the host wires it to signaling and storage.
 """
 
-__all__: list[str] = []
+from .capture import LatestFrame, encode_jpeg
+from .errors import MediaError, NegotiationFailed, PeerNotFound
+from .peers import PeerRegistry
+from .settings import MediaSettings
+
+__all__ = ["MediaSettings", "PeerRegistry", "LatestFrame", "encode_jpeg", "MediaError", "PeerNotFound",
+           "NegotiationFailed"]

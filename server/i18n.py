@@ -115,7 +115,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
                            "Your browser will ask to use the camera and microphone: tap \u201cAllow\u201d."),
     "preview": ("Aperçu de votre caméra", "Your camera preview"),
     "mic_level": ("Niveau du micro (parlez pour le voir bouger)", "Microphone level (speak to see it move)"),
-    "network": ("Réseau", "Network"),
+    "network": ("Réseau :", "Network:"),
     "continue": ("Continuer", "Continue"),
     "continue_audio": ("Continuer sans caméra (audio seul)", "Continue without camera (audio only)"),
     "retry": ("Réessayer", "Try again"),
@@ -131,6 +131,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "left_title": ("Vous avez quitté l'appel", "You left the call"),
     "left_text": ("Vous pouvez revenir dans la salle d'attente tant que la consultation n'est pas terminée.",
                   "You can go back to the waiting room as long as the consultation is not over."),
+    "tap_to_play": ("Touchez l'écran pour entendre vos interlocuteurs", "Tap the screen to hear the others"),
     "rejoin": ("Revenir dans la salle d'attente", "Back to the waiting room"),
 }
 
@@ -145,10 +146,10 @@ _JS_PAIRS: dict[str, tuple[str, str]] = {
                            "You can continue with audio only. For video: close other apps using the camera (a call, "
                            "WhatsApp, another video app), then tap \u201cTry again\u201d."),
     "js_denied": ("L'accès à la caméra ou au micro a été refusé.", "Camera or microphone access was denied."),
-    "js_denied_help": ("Autorisez la caméra et le micro pour ce site, puis touchez « Réessayer » "
-                       "(ou rechargez la page).",
-                       "Allow the camera and microphone for this site, then tap \u201cTry again\u201d "
-                       "(or reload the page)."),
+    "js_denied_help": ("Autorisez la caméra et le micro pour ce site (cadenas ou icône de caméra dans la barre "
+                       "d'adresse), puis touchez « Réessayer » ou rechargez la page.",
+                       "Allow the camera and microphone for this site (padlock or camera icon in the address "
+                       "bar), then tap \u201cTry again\u201d or reload the page."),
     "js_denied_android": ("Android (Chrome) : touchez l'icône à gauche de l'adresse › Autorisations › "
                           "Caméra et Micro › Autoriser.",
                           "Android (Chrome): tap the icon left of the address › Permissions › "
@@ -177,7 +178,6 @@ _JS_PAIRS: dict[str, tuple[str, str]] = {
     "js_reconnecting": ("Connexion perdue, reconnexion…", "Connection lost, reconnecting…"),
     "js_in_call": ("En consultation", "In the call"),
     "js_alone": ("En attente des autres participants…", "Waiting for the other participants…"),
-    "js_waiting": ("En attente", "Waiting"),
     "js_peer_left": ("{name} a quitté l'appel", "{name} left the call"),
     "js_error": ("Erreur", "Error"),
     "js_link_copied": ("Lien copié", "Link copied"),
@@ -193,7 +193,6 @@ _JS_PAIRS: dict[str, tuple[str, str]] = {
     "js_unmute": ("Activer le micro", "Unmute"),
     "js_camera_off": ("Couper la caméra", "Camera off"),
     "js_camera_on": ("Activer la caméra", "Camera on"),
-    "js_tap_to_play": ("Touchez l'écran pour entendre vos interlocuteurs", "Tap the screen to hear the others"),
     "js_session_over": ("Votre accès à cette consultation est terminé.", "Your access to this consultation is over."),
     "kind_patient": ("Patient", "Patient"),
     "kind_guest": ("Invité", "Guest"),
@@ -208,13 +207,14 @@ _JS_PAIRS: dict[str, tuple[str, str]] = {
 STRINGS: dict[str, dict[str, str]] = {
     key: {"fr": fr, "en": en} for key, (fr, en) in {**_PAIRS, **_JS_PAIRS}.items()
 }
-JS_KEYS: tuple[str, ...] = tuple(_JS_PAIRS)
+# Page strings the modules also use.
+JS_KEYS: tuple[str, ...] = (*_JS_PAIRS, "admit", "status_in_progress", "status_ended")
 
 _LANG_TAG = re.compile(r"^\s*([A-Za-z]{1,8})(?:-[A-Za-z0-9]{1,8})*\s*$")
 
 
 def negotiate(query_lang: str | None, accept_language: str | None, default: str = "fr") -> str:
-    """Pick the page language: an explicit ``?lang=`` wins, then the best ``Accept-Language`` match, else ``default``."""
+    """The page language: an explicit ``?lang=`` wins, then the best ``Accept-Language`` match, else ``default``."""
     if query_lang and query_lang.strip().lower() in SUPPORTED:
         return query_lang.strip().lower()
     best: tuple[float, int, str] | None = None

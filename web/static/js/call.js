@@ -1,224 +1,442 @@
-// Peer connections for a small mesh call (2-3 participants), following docs/protocol.md:
-// members already in the call offer to a newcomer (impolite side, owns ICE restarts); signals are handled
-// one at a time per peer; an outage (ICE disconnected/failed or 1.5 s without inbound RTP) triggers a fresh
-// socket, then an ICE restart by the impolite side.
-import { log, hook } from './boot.js';
+// The peer connections of a small mesh call (2-3 people), following docs/protocol.md:
+// - one RTCPeerConnection per remote participant id;
+// - a member already in the call offers to a newcomer (on `peer-joined`): it is the pair's *impolite* side and
+//   owns ICE restarts; the newcomer creates its connection when the first offer arrives and answers;
+// - incoming signals are handled strictly one at a time, in order, per peer; outgoing ones are sent in order,
+//   each retried while the server says it was not delivered;
+// - an outage (ICE disconnected/failed, or no inbound RTP for 1.5 s while connected) forces a fresh signaling
+//   connection first, then the impolite side restarts ICE; the polite side asks for it with {restartRequest}.
+import { hook, log } from './hook.js';
 
+const POLL_MS = 500;
 const STALL_MS = 1500;
-const RECOVERY_GAP_MS = 4000;
+const FIRST_RECOVERY_GAP_MS = 3000; // then doubles while the outage lasts, up to the maximum
+const MAX_RECOVERY_GAP_MS = 30000;
+const FRESH_SIGNALING_MS = 5000; // a socket restored this recently is trusted: no need to force another
+const OFFER_IN_FLIGHT_MS = 3000; // an unanswered offer younger than this is already the restart asked for
+const SEND_ATTEMPTS = 5;
+const SEND_GAP_MS = 500;
+
+const short = (id) => String(id).slice(0, 6);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const plain = (description) => ({ type: description.type, sdp: description.sdp });
 
 class Peer {
-  constructor(id, polite, instance) {
+  constructor({ id, kind = '', label = '', instance = '' }, polite) {
     this.id = id;
-    this.polite = polite;
+    this.kind = kind;
+    this.label = label;
     this.instance = instance;
+    this.polite = polite;
     this.pc = null;
-    this.queue = Promise.resolve();
-    this.pendingCandidates = [];
-    this.lastBytes = -1;
-    this.lastProgress = performance.now();
-    this.lastRecovery = 0;
-    this.needsRestart = false;
+    this.inbox = Promise.resolve(); // incoming signals, one at a time
+    this.outbox = Promise.resolve(); // outgoing signals, in order
+    this.pendingCandidates = []; // arrived before the remote description
+    this.offerAt = 0;
+    this.bytes = 0; // inbound RTP bytes at the last poll
+    this.progressAt = performance.now();
+    this.recoveries = 0; // recoveries since media last flowed
+    this.nextRecoveryAt = 0;
+    this.needsRestart = false; // restart ICE once signaling is back
+  }
+
+  update({ kind, label, instance }) {
+    if (kind) this.kind = kind;
+    if (label) this.label = label;
+    if (instance) this.instance = instance;
   }
 }
 
 export class PeerManager {
-  constructor({ signaling, localStream, ice, container }) {
+  // signaling: Signaling; me: our participant id; ice: {iceServers, iceTransportPolicy} from the join ack;
+  // media: LocalMedia (its stream may be null: receive only); container: where the <video data-peer> go;
+  // onChange(): something the page shows changed (peers, connection states, outages);
+  // onAutoplayBlocked(): a remote video could not start playing without a tap.
+  constructor({ signaling, me, ice, media, container, onChange = () => {}, onAutoplayBlocked = () => {} }) {
     this.signaling = signaling;
-    this.localStream = localStream;
+    this.me = me;
     this.ice = ice || { iceServers: [] };
+    this.media = media;
     this.container = container;
+    this.onChange = onChange;
+    this.onAutoplayBlocked = onAutoplayBlocked;
     this.peers = new Map();
     this.closed = false;
-    signaling.on('peer-joined', (peer) => this.onPeerJoined(peer));
-    signaling.on('peer-left', ({ id }) => this.removePeer(id));
-    signaling.on('signal', (message) => this.onSignal(message));
-    signaling.onRestored(() => this.afterReconnect());
-    this.stallTimer = setInterval(() => this.checkStalls(), 500);
-    hook.peers = () => [...this.peers.keys()];
-    hook.inbound = (id) => this.inbound(id);
-    hook.selectedPair = (id) => this.selectedPair(id);
+    this.polling = false;
+    this.unsubscribe = [
+      signaling.on('peer-joined', (info) => this.onPeerJoined(info)),
+      signaling.on('peer-left', ({ id }) => this.onPeerLeft(id)),
+      signaling.on('signal', (message) => this.onSignal(message)),
+    ];
+    this.timer = setInterval(() => this.poll(), POLL_MS);
   }
 
-  createPc(peer) {
-    const pc = new RTCPeerConnection({
+  // -- membership ---------------------------------------------------------------------------------------------
+  // The `enter` ack lists the members already in the call: they will offer to us.
+  entered(peers) {
+    for (const info of peers || []) {
+      const known = this.peers.get(info.id);
+      if (known) known.update(info);
+      else this.peers.set(info.id, new Peer(info, true));
+    }
+    this.onChange();
+  }
+
+  onPeerJoined(info) {
+    if (this.closed || !info || !info.id) return;
+    const known = this.peers.get(info.id);
+    if (known && known.pc && known.instance && known.instance === info.instance) {
+      // Same page, new socket: that side lost its network. Restart ICE on the connection we have.
+      log(`peer ${short(info.id)} reconnected: ICE restart`);
+      known.update(info);
+      if (known.polite) this.send(known, { restartRequest: true });
+      else this.enqueue(known, () => this.restart(known, { force: true }));
+      return;
+    }
+    // A newcomer, or a page that reloaded: a fresh connection, and we offer.
+    if (known) this.removePeer(known.id);
+    log(`peer ${short(info.id)} joined: offering`);
+    const peer = new Peer(info, false);
+    this.peers.set(peer.id, peer);
+    this.createPc(peer, { offerer: true });
+    this.enqueue(peer, () => this.offer(peer));
+    this.onChange();
+  }
+
+  onPeerLeft(id) {
+    if (!this.peers.has(id)) return;
+    log(`peer ${short(id)} left`);
+    const peer = this.peers.get(id);
+    this.removePeer(id);
+    this.onChange({ left: peer });
+  }
+
+  // -- connections --------------------------------------------------------------------------------------------
+  rtcConfiguration() {
+    return {
       iceServers: this.ice.iceServers || [],
       iceTransportPolicy: this.ice.iceTransportPolicy || 'all',
-    });
-    peer.pc = pc;
-    if (this.localStream) for (const track of this.localStream.getTracks()) pc.addTrack(track, this.localStream);
-    else {
-      pc.addTransceiver('audio', { direction: 'recvonly' });
-      pc.addTransceiver('video', { direction: 'recvonly' });
-    }
-    pc.onicecandidate = (event) =>
-      this.send(peer.id, { candidate: event.candidate ? event.candidate.toJSON() : null });
-    pc.ontrack = (event) => this.attach(peer.id, event.streams[0] || new MediaStream([event.track]));
-    pc.oniceconnectionstatechange = () => {
-      log(`ice ${peer.id.slice(0, 6)} ${pc.iceConnectionState}`);
-      if (pc.iceConnectionState === 'disconnected' || pc.iceConnectionState === 'failed') this.recover(peer);
     };
-    pc.onconnectionstatechange = () => log(`pc ${peer.id.slice(0, 6)} ${pc.connectionState}`);
+  }
+
+  createPc(peer, { offerer }) {
+    const pc = new RTCPeerConnection(this.rtcConfiguration());
+    peer.pc = pc;
+    const stream = this.media && this.media.stream;
+    const sending = new Set();
+    for (const track of stream ? stream.getTracks() : []) {
+      if (track.readyState !== 'live') continue;
+      pc.addTrack(track, stream);
+      sending.add(track.kind);
+    }
+    // An offer must still ask for what we do not send (audio-only phone, or no devices at all).
+    if (offerer) {
+      for (const kind of ['audio', 'video']) if (!sending.has(kind)) pc.addTransceiver(kind, { direction: 'recvonly' });
+    }
+    pc.onicecandidate = ({ candidate }) => {
+      // Trickle only real candidates; the end-of-candidates marker is not needed.
+      if (candidate && candidate.candidate) this.send(peer, { candidate: candidate.toJSON() });
+    };
+    pc.ontrack = ({ track, streams }) => this.attach(peer, streams[0] || new MediaStream([track]));
+    pc.oniceconnectionstatechange = () => {
+      const state = pc.iceConnectionState;
+      log(`ice ${short(peer.id)} ${state}`);
+      if (peer.pc === pc && (state === 'disconnected' || state === 'failed')) this.recover(peer, `ICE ${state}`);
+      this.onChange();
+    };
+    pc.onconnectionstatechange = () => {
+      log(`pc ${short(peer.id)} ${pc.connectionState}`);
+      this.onChange();
+    };
     return pc;
   }
 
-  attach(id, stream) {
-    let video = this.container.querySelector(`video[data-peer="${id}"]`);
+  attach(peer, stream) {
+    let video = this.videoOf(peer.id);
     if (!video) {
       video = document.createElement('video');
-      video.dataset.peer = id;
+      video.dataset.peer = peer.id;
       video.autoplay = true;
       video.playsInline = true;
       video.setAttribute('playsinline', '');
       this.container.append(video);
     }
+    video.dataset.kind = peer.kind;
+    video.title = peer.label || '';
     if (video.srcObject !== stream) video.srcObject = stream;
-    video.play().catch(() => {});
     // The join-time benchmark reads when the first remote frame was actually presented.
     if (!hook.firstFrameAt && video.requestVideoFrameCallback) {
       video.requestVideoFrameCallback(() => {
         if (!hook.firstFrameAt) hook.firstFrameAt = performance.timeOrigin + performance.now();
       });
     }
-  }
-
-  // After our own `enter`: the members listed will offer to us; nothing to start.
-  entered(peers) {
-    for (const info of peers) if (!this.peers.has(info.id)) this.peers.set(info.id, new Peer(info.id, true, info.instance));
-  }
-
-  onPeerJoined({ id, instance }) {
-    const existing = this.peers.get(id);
-    if (existing && existing.pc && existing.instance === instance) {
-      log(`peer ${id.slice(0, 6)} reconnected`);
-      if (!existing.polite) this.enqueue(existing, () => this.restart(existing));
-      return;
+    const playing = video.play();
+    if (playing) {
+      playing.catch((error) => {
+        if (error.name === 'NotAllowedError') this.onAutoplayBlocked();
+      });
     }
-    if (existing) this.closePeer(existing);
-    const peer = new Peer(id, false, instance);
-    this.peers.set(id, peer);
-    this.createPc(peer);
-    this.enqueue(peer, () => this.offer(peer, false));
+    this.onChange();
   }
 
+  videoOf(id) {
+    return [...this.container.querySelectorAll('video[data-peer]')].find((video) => video.dataset.peer === id);
+  }
+
+  // Retry play() after a tap when the browser blocked autoplay with sound.
+  resumePlayback() {
+    for (const video of this.container.querySelectorAll('video[data-peer]')) video.play().catch(() => {});
+  }
+
+  removePeer(id) {
+    const peer = this.peers.get(id);
+    if (!peer) return;
+    this.peers.delete(id);
+    if (peer.pc) peer.pc.close();
+    peer.pc = null;
+    const video = this.videoOf(id);
+    if (video) {
+      video.srcObject = null;
+      video.remove();
+    }
+  }
+
+  // -- signaling ----------------------------------------------------------------------------------------------
   onSignal({ from, data }) {
+    if (this.closed || !from || !data) return;
     let peer = this.peers.get(from);
     if (!peer) {
-      peer = new Peer(from, true, '');
+      // Only an offer can open a connection (we are the newcomer); anything else is left over from a closed one.
+      if (!(data.description && data.description.type === 'offer')) return;
+      peer = new Peer({ id: from }, true);
       this.peers.set(from, peer);
     }
     this.enqueue(peer, () => this.handleSignal(peer, data));
   }
 
   enqueue(peer, task) {
-    peer.queue = peer.queue.then(task).catch((error) => log(`signal error ${error.name}: ${error.message}`));
+    peer.inbox = peer.inbox.then(() => (this.isCurrent(peer) ? task() : null)).catch((error) => {
+      log(`signal handling failed with ${short(peer.id)}: ${error.name}: ${error.message}`);
+    });
+    return peer.inbox;
+  }
+
+  // False once the peer left, was replaced (its page reloaded) or the call closed: its queued work is dropped.
+  isCurrent(peer) {
+    return !this.closed && this.peers.get(peer.id) === peer;
   }
 
   async handleSignal(peer, data) {
-    if (data.description) {
-      const description = data.description;
-      if (description.type === 'offer') {
-        if (!peer.pc) this.createPc(peer);
-        if (peer.pc.signalingState !== 'stable') {
-          if (!peer.polite) return; // glare: the impolite side keeps its own offer
-          await peer.pc.setLocalDescription({ type: 'rollback' });
+    if (data.description) await this.onDescription(peer, data.description);
+    else if ('candidate' in data) await this.onCandidate(peer, data.candidate);
+    else if (data.restartRequest && peer.pc) {
+      // Normally we are the impolite side here. If both sides thought they were polite, the one asked takes over.
+      peer.polite = false;
+      await this.restart(peer, { force: false });
+    }
+  }
+
+  async onDescription(peer, description) {
+    if (description.type === 'offer') {
+      if (!peer.pc) this.createPc(peer, { offerer: false });
+      const pc = peer.pc;
+      if (pc.signalingState === 'have-local-offer') {
+        // Glare: both sides offered. The smaller participant id gives way (the same rule on both sides).
+        if (this.me > peer.id) {
+          log(`glare with ${short(peer.id)}: keeping our offer`);
+          return;
         }
-      } else if (!peer.pc) {
+        log(`glare with ${short(peer.id)}: rolling back ours`);
+        await pc.setLocalDescription({ type: 'rollback' });
+        peer.polite = true;
+      }
+      await pc.setRemoteDescription(description);
+      await this.flushCandidates(peer);
+      await pc.setLocalDescription(await pc.createAnswer());
+      this.send(peer, { description: plain(pc.localDescription) });
+    } else if (description.type === 'answer') {
+      const pc = peer.pc;
+      if (!pc || pc.signalingState !== 'have-local-offer') {
+        log(`answer from ${short(peer.id)} ignored (${pc ? pc.signalingState : 'no connection'})`);
         return;
       }
-      await peer.pc.setRemoteDescription(description);
-      if (description.type === 'offer') {
-        await peer.pc.setLocalDescription();
-        await this.send(peer.id, { description: peer.pc.localDescription.toJSON() });
-      }
-      for (const candidate of peer.pendingCandidates.splice(0)) await this.addCandidate(peer, candidate);
-    } else if ('candidate' in data) {
-      if (!peer.pc || !peer.pc.remoteDescription) peer.pendingCandidates.push(data.candidate);
-      else await this.addCandidate(peer, data.candidate);
-    } else if (data.restartRequest && !peer.polite && peer.pc) {
-      await this.restart(peer);
+      await pc.setRemoteDescription(description);
+      await this.flushCandidates(peer);
     }
+  }
+
+  async onCandidate(peer, candidate) {
+    if (!candidate || !candidate.candidate) return;
+    if (!peer.pc || !peer.pc.remoteDescription) peer.pendingCandidates.push(candidate);
+    else await this.addCandidate(peer, candidate);
+  }
+
+  async flushCandidates(peer) {
+    for (const candidate of peer.pendingCandidates.splice(0)) await this.addCandidate(peer, candidate);
   }
 
   async addCandidate(peer, candidate) {
     try {
-      await peer.pc.addIceCandidate(candidate || undefined);
+      await peer.pc.addIceCandidate(candidate);
     } catch (error) {
-      log(`candidate refused ${error.message}`);
+      // Typically a candidate of the previous ICE generation, arriving after a restart.
+      log(`candidate from ${short(peer.id)} refused: ${error.message}`);
     }
   }
 
-  async offer(peer, iceRestart) {
-    if (iceRestart) peer.pc.restartIce();
-    await peer.pc.setLocalDescription();
-    await this.send(peer.id, { description: peer.pc.localDescription.toJSON() });
+  async offer(peer, { iceRestart = false } = {}) {
+    const pc = peer.pc;
+    if (!pc || pc.signalingState === 'closed') return;
+    if (iceRestart) pc.restartIce();
+    await pc.setLocalDescription(await pc.createOffer({ iceRestart }));
+    peer.offerAt = performance.now();
+    this.send(peer, { description: plain(pc.localDescription) });
   }
 
-  async restart(peer) {
-    if (!peer.pc || this.closed) return;
-    log(`ice restart ${peer.id.slice(0, 6)}`);
-    if (peer.pc.signalingState === 'have-local-offer') await peer.pc.setLocalDescription({ type: 'rollback' });
-    await this.offer(peer, true);
+  // Impolite side only. `force` rolls back any unanswered offer (it went to a socket that is gone).
+  async restart(peer, { force }) {
+    const pc = peer.pc;
+    if (!pc || this.closed || pc.signalingState === 'closed') return;
+    if (pc.signalingState === 'have-local-offer') {
+      if (!force && performance.now() - peer.offerAt < OFFER_IN_FLIGHT_MS) {
+        log(`ICE restart with ${short(peer.id)} already under way`);
+        return;
+      }
+      await pc.setLocalDescription({ type: 'rollback' });
+    }
+    log(`ICE restart with ${short(peer.id)}`);
+    await this.offer(peer, { iceRestart: true });
   }
 
-  // Retry while the other side's socket is away (e.g. during its own reconnect).
-  async send(to, data) {
-    for (let attempt = 0; attempt < 5 && !this.closed; attempt += 1) {
+  // Queue a signal for this peer; sent after the ones before it.
+  send(peer, data) {
+    peer.outbox = peer.outbox.then(() => this.deliver(peer, data)).catch(() => {});
+    return peer.outbox;
+  }
+
+  // Retried while the server says the other side was not connected (it may be between two sockets).
+  async deliver(peer, data) {
+    for (let attempt = 1; attempt <= SEND_ATTEMPTS; attempt += 1) {
+      if (!this.isCurrent(peer)) return;
       try {
-        const ack = await this.signaling.request('signal', { to, data }, 4000);
+        const ack = await this.signaling.request('signal', { to: peer.id, data }, { timeout: 4000 });
         if (ack.delivered) return;
+        log(`signal to ${short(peer.id)} not delivered (attempt ${attempt})`);
       } catch (error) {
-        log(`signal not sent ${error.code || error.message}`);
-        if (error.code === 'invalid' || error.code === 'forbidden') return;
+        log(`signal to ${short(peer.id)} failed: ${error.code || error.name} (attempt ${attempt})`);
+        if (['invalid', 'forbidden', 'not_found', 'unknown_event'].includes(error.code)) return;
       }
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      if (attempt < SEND_ATTEMPTS) await sleep(SEND_GAP_MS);
     }
   }
 
-  recover(peer) {
+  // -- outages ------------------------------------------------------------------------------------------------
+  recover(peer, reason) {
     const now = performance.now();
-    if (this.closed || now - peer.lastRecovery < RECOVERY_GAP_MS) return;
-    peer.lastRecovery = now;
-    peer.needsRestart = true;
-    log(`recover ${peer.id.slice(0, 6)}`);
-    this.signaling.forceReconnect();
+    if (this.closed || now < peer.nextRecoveryAt) return;
+    peer.nextRecoveryAt = now + Math.min(MAX_RECOVERY_GAP_MS, FIRST_RECOVERY_GAP_MS * 2 ** peer.recoveries);
+    peer.recoveries += 1;
+    peer.progressAt = now;
+    log(`outage with ${short(peer.id)} (${reason}): recovery #${peer.recoveries}`);
+    const signaling = this.signaling;
+    if (signaling.connected && signaling.restored && now - signaling.restoredAt < FRESH_SIGNALING_MS) {
+      this.requestRestart(peer); // the socket is new enough to trust
+    } else {
+      peer.needsRestart = true; // done once signaling is back (onRestored)
+      if (signaling.connected) signaling.forceReconnect(); // otherwise socket.io is already reconnecting
+    }
+    this.onChange();
   }
 
-  afterReconnect() {
+  requestRestart(peer) {
+    if (!peer.pc) return;
+    if (peer.polite) this.send(peer, { restartRequest: true });
+    else this.enqueue(peer, () => this.restart(peer, { force: false }));
+  }
+
+  // Signaling is back on a new connection (joinAck from `join`, enterAck from `enter` or null).
+  onRestored(joinAck, enterAck) {
+    if (this.closed) return;
+    if (joinAck && joinAck.ice) this.updateIce(joinAck.ice);
+    if (enterAck) this.entered(enterAck.peers);
     for (const peer of this.peers.values()) {
-      if (!peer.needsRestart || !peer.pc) continue;
+      if (!peer.needsRestart) continue;
       peer.needsRestart = false;
-      if (peer.polite) this.send(peer.id, { restartRequest: true });
-      else this.enqueue(peer, () => this.restart(peer));
+      this.requestRestart(peer);
     }
   }
 
-  async checkStalls() {
+  // Fresh TURN credentials come with every join; use them for the next ICE gathering.
+  updateIce(ice) {
+    this.ice = ice;
     for (const peer of this.peers.values()) {
-      if (!peer.pc || peer.pc.connectionState !== 'connected') continue;
-      const bytes = await this.bytesReceived(peer.pc);
-      const now = performance.now();
-      if (bytes !== peer.lastBytes) {
-        peer.lastBytes = bytes;
-        peer.lastProgress = now;
-      } else if (now - peer.lastProgress > STALL_MS) {
-        peer.lastProgress = now;
-        this.recover(peer);
+      if (!peer.pc) continue;
+      try {
+        peer.pc.setConfiguration({ ...peer.pc.getConfiguration(), ...this.rtcConfiguration() });
+      } catch (error) {
+        log(`ICE configuration not updated: ${error.message}`);
       }
     }
   }
 
-  async bytesReceived(pc) {
-    let total = 0;
-    (await pc.getStats()).forEach((report) => {
-      if (report.type === 'inbound-rtp') total += report.bytesReceived || 0;
+  async poll() {
+    if (this.polling || this.closed) return;
+    this.polling = true;
+    try {
+      for (const peer of [...this.peers.values()]) {
+        const pc = peer.pc;
+        if (!pc) continue;
+        const ice = pc.iceConnectionState;
+        if (ice === 'disconnected' || ice === 'failed') {
+          this.recover(peer, `ICE ${ice}`);
+          continue;
+        }
+        if (ice !== 'connected' && ice !== 'completed') continue;
+        const bytes = await inboundBytes(pc);
+        const now = performance.now();
+        if (bytes > peer.bytes) {
+          peer.bytes = bytes;
+          peer.progressAt = now;
+          if (peer.recoveries) {
+            log(`media from ${short(peer.id)} flows again`);
+            peer.recoveries = 0;
+            peer.nextRecoveryAt = 0;
+            this.onChange();
+          }
+        } else if (peer.bytes > 0 && now - peer.progressAt >= STALL_MS) {
+          this.recover(peer, `no inbound RTP for ${Math.round(now - peer.progressAt)} ms`);
+        }
+      }
+    } catch (error) {
+      log(`stats poll failed: ${error.message}`);
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  // -- state for the page and the tests -----------------------------------------------------------------------
+  peerIds() {
+    return [...this.peers.values()].filter((peer) => peer.pc).map((peer) => peer.id);
+  }
+
+  // 'connected' | 'connecting' | 'recovering' per peer with a connection.
+  summary() {
+    return [...this.peers.values()].filter((peer) => peer.pc).map((peer) => {
+      const state = peer.pc.connectionState;
+      let status = 'connecting';
+      if (peer.recoveries || state === 'disconnected' || state === 'failed') status = 'recovering';
+      else if (state === 'connected') status = 'connected';
+      return { id: peer.id, kind: peer.kind, label: peer.label, status };
     });
-    return total;
+  }
+
+  get recovering() {
+    return this.summary().some((peer) => peer.status === 'recovering');
   }
 
   async inbound(id) {
-    const peer = this.peers.get(id);
     const result = { framesDecoded: 0, bytesReceived: 0, frameWidth: 0 };
+    const peer = this.peers.get(id);
     if (!peer || !peer.pc) return result;
     (await peer.pc.getStats()).forEach((report) => {
       if (report.type === 'inbound-rtp' && report.kind === 'video') {
@@ -236,40 +454,62 @@ export class PeerManager {
     const stats = await peer.pc.getStats();
     let pair = null;
     stats.forEach((report) => {
-      if (report.type === 'transport' && report.selectedCandidatePairId) pair = stats.get(report.selectedCandidatePairId);
+      if (report.type === 'transport' && report.selectedCandidatePairId) {
+        pair = stats.get(report.selectedCandidatePairId);
+      }
     });
+    if (!pair) {
+      stats.forEach((report) => {
+        if (report.type === 'candidate-pair' && report.nominated && report.state === 'succeeded') pair = pair || report;
+      });
+    }
     if (!pair) return null;
-    const local = stats.get(pair.localCandidateId);
-    const remote = stats.get(pair.remoteCandidateId);
-    return { local: local && `${local.address}:${local.port}`, remote: remote && `${remote.address}:${remote.port}` };
+    const describe = (candidate) => candidate && {
+      type: candidate.candidateType,
+      address: candidate.address,
+      port: candidate.port,
+      protocol: candidate.protocol,
+      relayProtocol: candidate.relayProtocol,
+    };
+    return {
+      state: pair.state,
+      rtt: pair.currentRoundTripTime,
+      local: describe(stats.get(pair.localCandidateId)),
+      remote: describe(stats.get(pair.remoteCandidateId)),
+    };
+  }
+
+  // -- local media --------------------------------------------------------------------------------------------
+  // Front <-> back camera: a new track from LocalMedia, swapped in on every sender without renegotiation.
+  async switchCamera() {
+    const track = await this.media.switchCamera();
+    if (track) await this.replaceVideoTrack(track);
+    return track;
   }
 
   async replaceVideoTrack(track) {
     for (const peer of this.peers.values()) {
       if (!peer.pc) continue;
-      const sender = peer.pc.getSenders().find((s) => s.track && s.track.kind === 'video');
-      if (sender) await sender.replaceTrack(track);
+      for (const sender of peer.pc.getSenders()) {
+        if (sender.track && sender.track.kind === 'video') await sender.replaceTrack(track);
+      }
     }
   }
 
-  closePeer(peer) {
-    if (peer.pc) peer.pc.close();
-    peer.pc = null;
-    const video = this.container.querySelector(`video[data-peer="${peer.id}"]`);
-    if (video) video.remove();
-  }
-
-  removePeer(id) {
-    const peer = this.peers.get(id);
-    if (!peer) return;
-    this.closePeer(peer);
-    this.peers.delete(id);
-  }
-
   close() {
+    if (this.closed) return;
     this.closed = true;
-    clearInterval(this.stallTimer);
-    for (const peer of this.peers.values()) this.closePeer(peer);
-    this.peers.clear();
+    clearInterval(this.timer);
+    for (const off of this.unsubscribe) off();
+    for (const id of [...this.peers.keys()]) this.removePeer(id);
+    this.onChange();
   }
+}
+
+async function inboundBytes(pc) {
+  let total = 0;
+  (await pc.getStats()).forEach((report) => {
+    if (report.type === 'inbound-rtp') total += report.bytesReceived || 0;
+  });
+  return total;
 }

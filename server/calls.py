@@ -198,8 +198,13 @@ class CallRules:
             _event(session, row.consultation_id, self._clock, row.id, "left")
         self.forget_routes()
 
-    async def presence(self, member: Member, online: bool) -> None:
-        await self._update(member.participant_id, online=online)
+    async def presence(self, member: Member, online: bool, connection: str) -> None:
+        async with self._sessions.begin() as session:
+            row = await _participant(session, member.participant_id)
+            if online:
+                row.online, row.connection = True, connection
+            elif row.connection == connection:
+                row.online = False
         self.forget_routes()
 
     async def waiting_room(self, consultation_id: str) -> list[dict[str, Any]]:

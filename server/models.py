@@ -107,6 +107,8 @@ class Participant(Base):
     state: Mapped[str] = mapped_column(String(12))
     online: Mapped[bool] = mapped_column(Boolean, default=False)
     in_call: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The socket that joined last (any process); only its disconnect takes the participant offline.
+    connection: Mapped[str] = mapped_column(String(64), default="")
     instance: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     admitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -146,7 +146,7 @@ async def visit(request: web.Request) -> web.StreamResponse:
         principal.language or request_language(request))
     return render(request, "visit.html", {
         "boot": {"role": principal.role, "lang": lang, "csrf": principal.csrf_token,
-                 "strings": i18n.js_strings(lang), "practitioner": ""},
+                 "strings": i18n.js_strings(lang), "practitioner": principal.host_name},
     }, lang=lang)
 
 

@@ -35,6 +35,7 @@ class Principal:
     participant_id: str | None = None
     consultation_id: str | None = None
     language: str = ""
+    host_name: str = ""  # for participants: the consultation's practitioner
 
     @property
     def actor(self) -> str:
@@ -94,6 +95,7 @@ class WebSessions:
             consultation = await session.get(Consultation, participant.consultation_id)
             if consultation is None or consultation.status in ("ended", "cancelled"):
                 return None
+            host = await session.get(User, consultation.practitioner_id)
             return Principal(
                 "participant",
                 row.token_hash,
@@ -103,6 +105,7 @@ class WebSessions:
                 participant_id=participant.id,
                 consultation_id=participant.consultation_id,
                 language=consultation.language,
+                host_name=host.display_name if host else "",
             )
 
     async def revoke(self, session_hash: str) -> None:

@@ -74,8 +74,9 @@ class CallAuthority(Protocol):
         """The member hung up."""
         ...
 
-    async def presence(self, member: Member, online: bool) -> None:
-        """The member's socket connected (after join) or went away."""
+    async def presence(self, member: Member, online: bool, connection: str) -> None:
+        """The member's socket ``connection`` joined, or went away. A participant who reconnected before its old
+        socket timed out stays online: only the connection that joined last may take it offline."""
         ...
 
     async def waiting_room(self, consultation_id: str) -> list[dict[str, Any]]:

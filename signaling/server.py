@@ -155,7 +155,7 @@ class CallSignaling:
             return
         member = connection.member
         try:
-            await self._authority.presence(member, False)
+            await self._authority.presence(member, False, sid)
             await self._push_waiting_room(member.consultation_id)
         except Exception:
             logger.exception("presence update failed for %s", member.participant_id)
@@ -172,7 +172,7 @@ class CallSignaling:
         await self.sio.enter_room(sid, f"p:{member.participant_id}", namespace=NAMESPACE)
         if member.staff:
             await self.sio.enter_room(sid, f"staff:{member.consultation_id}", namespace=NAMESPACE)
-        await self._authority.presence(member, True)
+        await self._authority.presence(member, True, sid)
         await self._push_waiting_room(member.consultation_id)
         return {"me": member.participant_id, "kind": member.kind, "state": member.state,
                 "staff": member.staff, **outcome.extra}

@@ -262,3 +262,22 @@ async def test_third_participant_joins_through_a_guest_link(live_server: Any) ->
             await sock.close()
         for browser in (doctor, patient, guest):
             await browser.session.close()
+
+
+async def test_old_socket_dropping_after_a_reconnect_does_not_take_the_patient_offline(live_server: Any) -> None:
+    doctor, patient, doc_sock, pat_sock, _, doc_id, pat_id = await _admitted_pair(live_server)
+    newer = await SocketPeer.connect(patient)
+    try:
+        await newer.call("join", {"instance": "pat-1"})
+        await pat_sock.close()  # the stale socket goes away only after the new one joined
+        await asyncio.sleep(0.2)
+        ack = await doc_sock.call("signal", {"to": pat_id, "data": {"restartRequest": True}})
+        assert ack == {"ok": True, "delivered": True}
+        await newer.close()
+        await asyncio.sleep(0.2)
+        ack = await doc_sock.call("signal", {"to": pat_id, "data": {"restartRequest": True}})
+        assert ack == {"ok": True, "delivered": False}
+    finally:
+        await doc_sock.close()
+        await doctor.session.close()
+        await patient.session.close()

@@ -126,24 +126,28 @@ async def test_consultation_end_to_end_with_network_drop(lab: Lab, lab_server: L
     await patient_context.close()
 
 
-async def test_patient_sees_clear_help_when_camera_is_refused(lab: Lab, lab_server: LabServer,
-                                                              browsers: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("dropped_flag", "expected"),
+    [("--use-fake-ui-for-media-stream", ("autoris", "allow")),  # the permission prompt is refused
+     ("--use-fake-device-for-media-stream", ("micro", "microphone"))],  # the phone has no camera or microphone
+)
+async def test_patient_sees_clear_help_when_devices_are_refused_or_missing(
+    lab: Lab, lab_server: LabServer, browsers: dict[str, Any], dropped_flag: str, expected: tuple[str, str]
+) -> None:
+    from tests.e2e.lab import CHROMIUM_FLAGS
+
     doctor_context = await browsers["practitioner"].new_context(ignore_https_errors=True)
     doctor = await doctor_context.new_page()
     link = await open_consultation(doctor, lab_server.url)
-    # A separate browser without the fake-UI flag, where the permission prompt is denied.
-    from tests.e2e.lab import CHROMIUM_FLAGS
-
     strict = await browsers["playwright"].chromium.launch(
-        executable_path=str(lab.wrappers[lab.pat]),
-        args=[flag for flag in CHROMIUM_FLAGS if flag != "--use-fake-ui-for-media-stream"])
+        executable_path=str(lab.wrappers[lab.pat]), args=[flag for flag in CHROMIUM_FLAGS if flag != dropped_flag])
     try:
         context = await strict.new_context(ignore_https_errors=True, permissions=[])
         page = await context.new_page()
         await page.goto(link)
         await page.wait_for_selector("#check-help:not(.hidden)", timeout=15_000)
-        help_text = await page.text_content("#check-help")
-        assert help_text and ("autoris" in help_text.lower() or "allow" in help_text.lower())
+        help_text = (await page.text_content("#check-help") or "").lower()
+        assert any(word in help_text for word in expected), help_text
         assert await page.is_disabled("#continue")
     finally:
         await strict.close()

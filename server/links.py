@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 __all__ = ["LinkClaims", "LinkSigner", "LinkError", "LinkInvalid", "LinkExpired", "new_jti", "ROLES"]
 
-ROLES = ("patient", "guest")
+ROLES = ("patient", "guest", "caller")
 _DOMAIN = b"lucarne-join-v1"
 _MAC_BYTES = 20
 _MAX_TOKEN = 512

@@ -23,6 +23,11 @@ __all__ = [
     "ChatMessage",
     "ConsultationEvent",
     "AuditEntry",
+    "RegulationCase",
+    "CaseMember",
+    "CallerLink",
+    "CaseEvent",
+    "Capture",
 ]
 
 
@@ -47,6 +52,9 @@ class WebSession(Base):
     kind: Mapped[str] = mapped_column(String(12))
     user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     participant_id: Mapped[str | None] = mapped_column(ForeignKey("participants.id"), nullable=True)
+    # Caller sessions (remote camera): the case and the caller link they came through.
+    case_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    link_jti: Mapped[str | None] = mapped_column(String(32), nullable=True)
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -152,3 +160,72 @@ class AuditEntry(Base):
     remote: Mapped[str] = mapped_column(String(64), default="")
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class RegulationCase(Base):
+    """An emergency regulation case; caller phone and reason are sealed."""
+
+    __tablename__ = "regulation_cases"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    case_number: Mapped[str] = mapped_column(String(40), index=True)
+    caller_phone_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    reason_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    opened_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class CaseMember(Base):
+    """Professionals who may watch and act on a case (the regulator who opened it, a regulating doctor...)."""
+
+    __tablename__ = "case_members"
+
+    case_id: Mapped[str] = mapped_column(ForeignKey("regulation_cases.id"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CallerLink(Base):
+    """Single-use caller link: the first device to open it owns it (``device_hash``); others are refused."""
+
+    __tablename__ = "caller_links"
+
+    jti: Mapped[str] = mapped_column(String(32), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("regulation_cases.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    device_hash: Mapped[str] = mapped_column(String(64), default="")
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class CaseEvent(Base):
+    """The case timeline: every event, in order, with a sealed JSON detail (locations are personal data)."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("regulation_cases.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(40))
+    detail_enc: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Capture(Base):
+    """A still image stored encrypted in the blob store under a server-generated id."""
+
+    __tablename__ = "captures"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("regulation_cases.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    capturer: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(12))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    location_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)

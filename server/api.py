@@ -2,41 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
 from .audit import AuditEvent
 from .consultations import NewConsultation
-from .context import principal_of
-from .errors import Forbidden, Invalid
+from .errors import Invalid
+from .httputil import read_json, require_professional
 from .invites import ics_invite, qr_svg
 from .keys import audit_key, calls_key, consultations_key, settings_key, signaling_key, web_sessions_key
-from .sessions import Principal
 
 __all__ = ["setup_api_routes"]
-
-
-def _professional(request: web.Request) -> Principal:
-    principal = principal_of(request)
-    if principal is None:
-        raise web.HTTPUnauthorized(reason="Login required")
-    if principal.kind != "user":
-        raise Forbidden("only professionals may use this API")
-    return principal
-
-
-async def _json(request: web.Request) -> dict[str, Any]:
-    if request.content_type != "application/json":
-        raise Invalid("send a JSON body (Content-Type: application/json)")
-    try:
-        data = json.loads(await request.text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Invalid("the body is not valid JSON") from exc
-    if not isinstance(data, dict):
-        raise Invalid("the body must be a JSON object")
-    return data
 
 
 def _report(data: dict[str, Any], request: web.Request, *, required: bool) -> str | None:
@@ -50,8 +27,8 @@ def _report(data: dict[str, Any], request: web.Request, *, required: bool) -> st
 
 
 async def create_consultation(request: web.Request) -> web.Response:
-    principal = _professional(request)
-    new = NewConsultation.parse(await _json(request), request.app[settings_key].limits.max_name_chars)
+    principal = require_professional(request)
+    new = NewConsultation.parse(await read_json(request), request.app[settings_key].limits.max_name_chars)
     service = request.app[consultations_key]
     consultation = await service.create(principal, new)
     link = await service.issue_link(principal, consultation.id, "patient")
@@ -59,18 +36,18 @@ async def create_consultation(request: web.Request) -> web.Response:
 
 
 async def list_consultations(request: web.Request) -> web.Response:
-    views = await request.app[consultations_key].list_for(_professional(request))
+    views = await request.app[consultations_key].list_for(require_professional(request))
     return web.json_response({"consultations": [view.to_json() for view in views]})
 
 
 async def get_consultation(request: web.Request) -> web.Response:
-    view = await request.app[consultations_key].get(_professional(request), request.match_info["cid"])
+    view = await request.app[consultations_key].get(require_professional(request), request.match_info["cid"])
     return web.json_response(view.to_json())
 
 
 async def issue_link(request: web.Request) -> web.Response:
-    principal = _professional(request)
-    data = await _json(request)
+    principal = require_professional(request)
+    data = await read_json(request)
     role, label = data.get("role", "patient"), data.get("label", "")
     if not isinstance(role, str) or not isinstance(label, str):
         raise Invalid("role and label must be text")
@@ -79,33 +56,33 @@ async def issue_link(request: web.Request) -> web.Response:
 
 
 async def list_links(request: web.Request) -> web.Response:
-    links = await request.app[consultations_key].links(_professional(request), request.match_info["cid"])
+    links = await request.app[consultations_key].links(require_professional(request), request.match_info["cid"])
     return web.json_response({"links": [link.to_json() for link in links]})
 
 
 async def revoke_link(request: web.Request) -> web.Response:
     await request.app[consultations_key].revoke_link(
-        _professional(request), request.match_info["cid"], request.match_info["jti"])
+        require_professional(request), request.match_info["cid"], request.match_info["jti"])
     return web.json_response({"revoked": True})
 
 
 async def link_qr(request: web.Request) -> web.Response:
     link = await request.app[consultations_key].link(
-        _professional(request), request.match_info["cid"], request.match_info["jti"])
+        require_professional(request), request.match_info["cid"], request.match_info["jti"])
     return web.Response(body=qr_svg(link.url), content_type="image/svg+xml",
                         headers={"Cache-Control": "no-store"})
 
 
 async def link_ics(request: web.Request) -> web.Response:
     link = await request.app[consultations_key].link(
-        _professional(request), request.match_info["cid"], request.match_info["jti"])
+        require_professional(request), request.match_info["cid"], request.match_info["jti"])
     return web.Response(body=ics_invite(link.invitation), content_type="text/calendar",
                         headers={"Content-Disposition": 'attachment; filename="teleconsultation.ics"',
                                  "Cache-Control": "no-store"})
 
 
 async def chat_history(request: web.Request) -> web.Response:
-    principal = _professional(request)
+    principal = require_professional(request)
     consultation = await request.app[consultations_key].get(principal, request.match_info["cid"])
     messages = await request.app[calls_key].chat_history(consultation.id)
     await request.app[audit_key].record(AuditEvent(principal.actor, principal.role, "chat.read",
@@ -114,8 +91,8 @@ async def chat_history(request: web.Request) -> web.Response:
 
 
 async def end_consultation(request: web.Request) -> web.Response:
-    principal = _professional(request)
-    data = await _json(request)
+    principal = require_professional(request)
+    data = await read_json(request)
     report = _report(data, request, required=False)
     view = await request.app[consultations_key].end(principal, request.match_info["cid"], report)
     await request.app[web_sessions_key].revoke_participants_of(view.id)
@@ -125,8 +102,8 @@ async def end_consultation(request: web.Request) -> web.Response:
 
 
 async def save_report(request: web.Request) -> web.Response:
-    principal = _professional(request)
-    report = _report(await _json(request), request, required=True)
+    principal = require_professional(request)
+    report = _report(await read_json(request), request, required=True)
     assert report is not None
     await request.app[consultations_key].save_report(principal, request.match_info["cid"], report)
     return web.json_response({"saved": True})

@@ -15,7 +15,9 @@ from signaling import CallSignaling, Limits
 from .accounts import Accounts
 from .api import setup_api_routes
 from .audit import AuditLog
+from .blobs import BlobStore
 from .calls import CallRules
+from .cases_api import setup_case_routes
 from .clock import Clock, SystemClock
 from .config import Settings
 from .consultations import Consultations
@@ -23,11 +25,13 @@ from .crypto import Sealer
 from .db import create_engine
 from .keys import (
     accounts_key, audit_key, calls_key, clock_key, consultations_key, db_key, settings_key, signaling_key,
-    templates_key, web_sessions_key,
+    regulation_key, templates_key, web_sessions_key,
 )
 from .links import LinkSigner
 from .middlewares import setup_middlewares
+from .notify import HttpSmsGateway, OutboxNotifier, SmsNotifier
 from .pages import setup_page_routes
+from .regulation import RegulationCases
 from .sessions import WebSessions
 from .templates import create_environment
 
@@ -55,6 +59,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     consultations = Consultations(sessions, clock, sealer, LinkSigner(settings.secret_key), audit,
                                   settings.public_url, settings.link_ttl_s)
     calls = CallRules(sessions, web_sessions, clock, sealer, audit, settings.ice)
+    regulation = RegulationCases(sessions, clock, sealer, LinkSigner(settings.secret_key), audit,
+                                 BlobStore(settings.data_dir / "blobs", sealer), _notifier(settings),
+                                 settings.public_url, settings.caller_link_ttl_s)
     manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
     signaling = CallSignaling(calls, origins=settings.origins, limits=_signaling_limits(settings),
                               client_manager=manager)
@@ -69,18 +76,26 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[web_sessions_key] = web_sessions
     app[consultations_key] = consultations
     app[calls_key] = calls
+    app[regulation_key] = regulation
     app[signaling_key] = signaling
     app[templates_key] = create_environment(settings.web_dir)
 
     setup_middlewares(app)
     setup_page_routes(app)
     setup_api_routes(app)
+    setup_case_routes(app)
     app.router.add_get("/readyz", readyz)
     app.router.add_static("/static", settings.web_dir / "static", follow_symlinks=False)
     signaling.attach(app)
     app.cleanup_ctx.append(_engine_lifecycle)
     app.on_shutdown.append(_close_sockets)
     return app
+
+
+def _notifier(settings: Settings) -> SmsNotifier:
+    if settings.sms_gateway_url:
+        return HttpSmsGateway(settings.sms_gateway_url, settings.sms_gateway_token)
+    return OutboxNotifier(settings.data_dir / "sms-outbox.jsonl")
 
 
 async def readyz(request: web.Request) -> web.Response:

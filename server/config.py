@@ -62,6 +62,10 @@ class Settings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     web_dir: Path = PROJECT_ROOT / "web"
+    data_dir: Path = PROJECT_ROOT / "var"
+    sms_gateway_url: str = ""
+    sms_gateway_token: str = ""
+    caller_link_ttl_s: int = 1800
     session_ttl_s: int = 12 * 3600
     link_ttl_s: int = 24 * 3600
     cookie_secure: bool = True
@@ -99,6 +103,10 @@ class Settings:
             port=port,
             allowed_origins=_csv(env.get("LUCARNE_ALLOWED_ORIGINS", "")),
             redis_url=env.get("LUCARNE_REDIS_URL", ""),
+            data_dir=var,
+            sms_gateway_url=env.get("LUCARNE_SMS_GATEWAY_URL", ""),
+            sms_gateway_token=env.get("LUCARNE_SMS_GATEWAY_TOKEN", ""),
+            caller_link_ttl_s=int(env.get("LUCARNE_CALLER_LINK_TTL", "1800")),
             tls_cert=cert_dir / "server.pem",
             tls_key=cert_dir / "server-key.pem",
             ice=IceSettings(

@@ -14,11 +14,12 @@ from .clock import Clock
 from .config import Settings
 from .consultations import Consultations
 from .db import SessionFactory
+from .regulation import RegulationCases
 from .sessions import WebSessions
 
 __all__ = [
     "settings_key", "clock_key", "db_key", "accounts_key", "web_sessions_key", "audit_key",
-    "consultations_key", "calls_key", "signaling_key", "templates_key",
+    "consultations_key", "calls_key", "signaling_key", "templates_key", "regulation_key",
 ]
 
 settings_key = web.AppKey("settings", Settings)
@@ -31,3 +32,4 @@ consultations_key = web.AppKey("consultations", Consultations)
 calls_key = web.AppKey("calls", CallRules)
 signaling_key = web.AppKey("signaling", CallSignaling)
 templates_key = web.AppKey("templates", jinja2.Environment)
+regulation_key = web.AppKey("regulation", RegulationCases)

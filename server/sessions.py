@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from .clock import Clock
 from .db import SessionFactory
-from .models import Consultation, Participant, User, WebSession
+from .models import CallerLink, Consultation, Participant, RegulationCase, User, WebSession
 
 __all__ = ["Principal", "WebSessions", "COOKIE_NAME"]
 
@@ -36,9 +37,12 @@ class Principal:
     consultation_id: str | None = None
     language: str = ""
     host_name: str = ""  # for participants: the consultation's practitioner
+    case_id: str | None = None  # for callers (remote camera): their regulation case
 
     @property
     def actor(self) -> str:
+        if self.kind == "caller":
+            return f"caller:{self.case_id}"
         return self.user_id or f"participant:{self.participant_id}"
 
 
@@ -58,7 +62,11 @@ class WebSessions:
     async def open_for_participant(self, participant_id: str) -> str:
         return await self._open(kind="participant", participant_id=participant_id)
 
-    async def _open(self, *, kind: str, user_id: str | None = None, participant_id: str | None = None) -> str:
+    async def open_for_caller(self, case_id: str, link_jti: str, ttl_s: int = 2 * 3600) -> str:
+        return await self._open(kind="caller", case_id=case_id, link_jti=link_jti, ttl=timedelta(seconds=ttl_s))
+
+    async def _open(self, *, kind: str, user_id: str | None = None, participant_id: str | None = None,
+                    case_id: str | None = None, link_jti: str | None = None, ttl: timedelta | None = None) -> str:
         token = secrets.token_urlsafe(32)
         now = self._clock.now()
         async with self._sessions.begin() as session:
@@ -68,9 +76,11 @@ class WebSessions:
                     kind=kind,
                     user_id=user_id,
                     participant_id=participant_id,
+                    case_id=case_id,
+                    link_jti=link_jti,
                     csrf_token=secrets.token_urlsafe(32),
                     created_at=now,
-                    expires_at=now + self._ttl,
+                    expires_at=now + (ttl or self._ttl),
                     revoked=False,
                 )
             )
@@ -89,6 +99,8 @@ class WebSessions:
                 if user is None or not user.active:
                     return None
                 return Principal("user", row.token_hash, row.csrf_token, user.id, user.role, user.display_name)
+            if row.kind == "caller":
+                return await _caller_principal(session, row)
             participant = await session.get(Participant, row.participant_id)
             if participant is None or participant.state == "removed":
                 return None
@@ -120,3 +132,11 @@ class WebSessions:
             await session.execute(
                 update(WebSession).where(WebSession.participant_id.in_(ids)).values(revoked=True)
             )
+
+
+async def _caller_principal(session: AsyncSession, row: WebSession) -> Principal | None:
+    case = await session.get(RegulationCase, row.case_id) if row.case_id else None
+    link = await session.get(CallerLink, row.link_jti) if row.link_jti else None
+    if case is None or case.status != "open" or link is None or link.revoked_at is not None:
+        return None
+    return Principal("caller", row.token_hash, row.csrf_token, role="caller", case_id=case.id)

@@ -1,0 +1,177 @@
+"""HTTP for regulation cases: the regulator's JSON API, the caller link exchange and the caller's uploads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from . import i18n
+from .errors import Invalid
+from .httputil import read_json, require_kind, require_professional
+from .keys import regulation_key, settings_key, web_sessions_key
+from .pages import render_error
+from .regulation import MAX_IMAGE_BYTES, CallerRefused, NewCase
+from .sessions import COOKIE_NAME
+from .templates import render, request_language
+
+__all__ = ["setup_case_routes", "DEVICE_COOKIE"]
+
+DEVICE_COOKIE = "__Host-lucarne-device"
+_REFUSALS = {"invalid": 400, "expired": 410, "revoked": 410, "closed": 410, "other_device": 409}
+_CALLER_EVENTS = ("consent", "stream.started", "stream.stopped", "camera.switched", "torch", "location",
+                  "sharing.stopped", "mode")
+
+
+async def open_case(request: web.Request) -> web.Response:
+    principal = require_professional(request)
+    service = request.app[regulation_key]
+    case, link = await service.open_case(principal, NewCase.parse(await read_json(request)))
+    return web.json_response({"case": case.to_json(), "link": link.to_json()}, status=201)
+
+
+async def list_cases(request: web.Request) -> web.Response:
+    cases = await request.app[regulation_key].list_for(require_professional(request))
+    return web.json_response({"cases": [case.to_json() for case in cases]})
+
+
+async def get_case(request: web.Request) -> web.Response:
+    case = await request.app[regulation_key].get(require_professional(request), request.match_info["case"])
+    return web.json_response(case.to_json())
+
+
+async def new_link(request: web.Request) -> web.Response:
+    link = await request.app[regulation_key].new_link(require_professional(request), request.match_info["case"])
+    return web.json_response(link.to_json(), status=201)
+
+
+async def send_link(request: web.Request) -> web.Response:
+    principal, service = require_professional(request), request.app[regulation_key]
+    link = await service.new_link(principal, request.match_info["case"])
+    sent = await service.send_link(principal, request.match_info["case"], link)
+    return web.json_response({"sent": sent, "link": link.to_json()}, status=201 if sent else 502)
+
+
+async def add_member(request: web.Request) -> web.Response:
+    data = await read_json(request)
+    username = data.get("username")
+    if not isinstance(username, str) or not 1 <= len(username) <= 80:
+        raise Invalid("username is required")
+    await request.app[regulation_key].add_member(require_professional(request), request.match_info["case"], username)
+    return web.json_response({"added": True})
+
+
+async def timeline(request: web.Request) -> web.Response:
+    after = request.query.get("after", "0")
+    if not after.isdigit() or len(after) > 12:
+        raise Invalid("after must be an event id")
+    entries = await request.app[regulation_key].timeline(require_professional(request), request.match_info["case"],
+                                                         int(after))
+    return web.json_response({"events": [entry.to_json() for entry in entries]})
+
+
+async def list_captures(request: web.Request) -> web.Response:
+    captures = await request.app[regulation_key].captures(require_professional(request), request.match_info["case"])
+    return web.json_response({"captures": [capture.to_json() for capture in captures]})
+
+
+async def capture_image(request: web.Request) -> web.Response:
+    view, data = await request.app[regulation_key].capture_image(
+        require_professional(request), request.match_info["case"], request.match_info["capture"])
+    return web.Response(body=data, content_type="image/jpeg", headers={
+        "Content-Disposition": f'attachment; filename="capture-{view.id}.jpg"', "Cache-Control": "no-store"})
+
+
+async def export_case(request: web.Request) -> web.Response:
+    exported = await request.app[regulation_key].export(require_professional(request), request.match_info["case"])
+    return web.json_response(exported, headers={"Content-Disposition": 'attachment; filename="case.json"'})
+
+
+async def close_case(request: web.Request) -> web.Response:
+    case = await request.app[regulation_key].close(require_professional(request), request.match_info["case"])
+    return web.json_response(case.to_json())
+
+
+# -- the caller ------------------------------------------------------------------------------------------------
+async def caller_link(request: web.Request) -> web.StreamResponse:
+    service = request.app[regulation_key]
+    try:
+        case_id, jti, device = await service.open_caller_link(
+            request.match_info["token"], request.cookies.get(DEVICE_COOKIE), request.remote or "")
+    except CallerRefused as refused:
+        t = i18n.translator(request_language(request))
+        key = "caller_other_device" if refused.code == "other_device" else f"link_{refused.code}"
+        return render_error(request, _REFUSALS.get(refused.code, 400), t(key), title_key="link_error_title")
+    session = await request.app[web_sessions_key].open_for_caller(case_id, jti)
+    response = web.HTTPSeeOther("/caller")
+    for name, value in ((COOKIE_NAME, session), (DEVICE_COOKIE, device)):
+        response.set_cookie(name, value, path="/", secure=True, httponly=True, samesite="Lax",
+                            max_age=request.app[settings_key].caller_link_ttl_s * 8)
+    raise response
+
+
+async def caller_page(request: web.Request) -> web.StreamResponse:
+    principal = require_kind(request, "caller")
+    lang = request_language(request)
+    return render(request, "caller.html", {"boot": {"role": "caller", "csrf": principal.csrf_token, "lang": lang,
+                                                    "strings": i18n.js_strings(lang)}}, lang=lang)
+
+
+async def caller_event(request: web.Request) -> web.Response:
+    principal = require_kind(request, "caller")
+    data = await read_json(request)
+    kind, detail = data.get("kind"), data.get("detail", {})
+    if kind not in _CALLER_EVENTS or not isinstance(detail, dict) or len(str(detail)) > 500:
+        raise Invalid(f"kind must be one of {', '.join(_CALLER_EVENTS)} with a small detail object")
+    if kind == "location":
+        detail = _location(detail)
+    assert principal.case_id is not None
+    entry = await request.app[regulation_key].record(principal.case_id, principal.actor, f"caller.{kind}", detail)
+    return web.json_response({"id": entry.id})
+
+
+async def caller_still(request: web.Request) -> web.Response:
+    """A still from the caller's phone (full-resolution photo, or the degraded mode's periodic still)."""
+    principal = require_kind(request, "caller")
+    if request.content_type not in ("image/jpeg", "image/png"):
+        raise Invalid("send a JPEG or PNG image")
+    source = request.query.get("source", "photo")
+    if source not in ("photo", "still"):
+        raise Invalid("source must be photo or still")
+    data = await request.content.read(MAX_IMAGE_BYTES + 1)
+    location = None
+    if "lat" in request.query and "lon" in request.query:
+        location = _location({"lat": request.query["lat"], "lon": request.query["lon"]})
+    assert principal.case_id is not None
+    capture = await request.app[regulation_key].store_capture(principal.case_id, principal.actor, data, source,
+                                                              location)
+    return web.json_response({"capture": capture.id, "sha256": capture.sha256}, status=201)
+
+
+def _location(detail: dict[str, Any]) -> dict[str, float]:
+    try:
+        lat, lon = float(detail["lat"]), float(detail["lon"])
+        accuracy = float(detail.get("accuracy", 0))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise Invalid("location needs numeric lat and lon") from exc
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180 and 0 <= accuracy < 1e6):
+        raise Invalid("location is out of range")
+    return {"lat": lat, "lon": lon, "accuracy": accuracy}
+
+
+def setup_case_routes(app: web.Application) -> None:
+    app.router.add_post("/api/cases", open_case)
+    app.router.add_get("/api/cases", list_cases)
+    app.router.add_get("/api/cases/{case}", get_case)
+    app.router.add_post("/api/cases/{case}/link", new_link)
+    app.router.add_post("/api/cases/{case}/link/send", send_link)
+    app.router.add_post("/api/cases/{case}/members", add_member)
+    app.router.add_get("/api/cases/{case}/timeline", timeline)
+    app.router.add_get("/api/cases/{case}/captures", list_captures)
+    app.router.add_get("/api/cases/{case}/captures/{capture}.jpg", capture_image)
+    app.router.add_get("/api/cases/{case}/export", export_case)
+    app.router.add_post("/api/cases/{case}/close", close_case)
+    app.router.add_get("/c/{token}", caller_link)
+    app.router.add_get("/caller", caller_page)
+    app.router.add_post("/api/caller/events", caller_event)
+    app.router.add_post("/api/caller/stills", caller_still)

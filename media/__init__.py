@@ -5,9 +5,12 @@ Imports only the standard library, aiortc and PyAV; the host wires it to signali
 """
 
 from .capture import LatestFrame, encode_jpeg
+from aiortc import MediaStreamTrack
+
+from .live import LiveSource
 from .errors import MediaError, NegotiationFailed, PeerNotFound
 from .peers import PeerRegistry
 from .settings import MediaSettings
 
-__all__ = ["MediaSettings", "PeerRegistry", "LatestFrame", "encode_jpeg", "MediaError", "PeerNotFound",
+__all__ = ["MediaSettings", "PeerRegistry", "LiveSource", "MediaStreamTrack", "LatestFrame", "encode_jpeg", "MediaError", "PeerNotFound",
            "NegotiationFailed"]

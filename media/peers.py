@@ -50,8 +50,13 @@ class PeerRegistry:
     def __contains__(self, peer_id: object) -> bool:
         return peer_id in self._peers
 
-    async def answer(self, peer_id: str, offer_sdp: str, on_track: TrackHandler) -> str:
-        """Create the peer for ``peer_id`` (replacing any previous one) and return the SDP answer."""
+    async def answer(self, peer_id: str, offer_sdp: str, on_track: TrackHandler,
+                     send: tuple[MediaStreamTrack, ...] = ()) -> str:
+        """Create the peer for ``peer_id`` (replacing any previous one) and return the SDP answer.
+
+        :param on_track: called with each track the remote side sends.
+        :param send: tracks the server sends to the remote side (e.g. a relayed caller camera for a viewer).
+        """
         self._check_offer(offer_sdp)
         if len(self._peers) >= self._settings.max_peers and peer_id not in self._peers:
             raise MediaError("too many server-side peers")
@@ -63,6 +68,8 @@ class PeerRegistry:
         try:
             async with asyncio.timeout(self._settings.negotiation_timeout_s):
                 await peer.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+                for track in send:
+                    peer.pc.addTrack(track)
                 await peer.pc.setLocalDescription(await peer.pc.createAnswer())
         except (ValueError, TypeError, TimeoutError) as exc:
             await self.close(peer_id)

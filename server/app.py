@@ -10,6 +10,7 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from media import MediaSettings, PeerRegistry
 from signaling import CallSignaling, Limits
 
 from .accounts import Accounts
@@ -25,9 +26,10 @@ from .crypto import Sealer
 from .db import create_engine
 from .keys import (
     accounts_key, audit_key, calls_key, clock_key, consultations_key, db_key, settings_key, signaling_key,
-    regulation_key, templates_key, web_sessions_key,
+    live_key, regulation_key, templates_key, web_sessions_key,
 )
 from .links import LinkSigner
+from .live import LiveView
 from .middlewares import setup_middlewares
 from .notify import HttpSmsGateway, OutboxNotifier, SmsNotifier
 from .pages import setup_page_routes
@@ -77,6 +79,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[consultations_key] = consultations
     app[calls_key] = calls
     app[regulation_key] = regulation
+    app[live_key] = LiveView(PeerRegistry(MediaSettings(host_addresses=settings.media_hosts)), regulation)
     app[signaling_key] = signaling
     app[templates_key] = create_environment(settings.web_dir)
 
@@ -115,3 +118,4 @@ async def _engine_lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 async def _close_sockets(app: web.Application) -> None:
     await app[signaling_key].sio.shutdown()
+    await app[live_key].close_all()

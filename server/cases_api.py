@@ -9,7 +9,7 @@ from aiohttp import web
 from . import i18n
 from .errors import Invalid
 from .httputil import read_json, require_kind, require_professional
-from .keys import regulation_key, settings_key, web_sessions_key
+from .keys import live_key, regulation_key, settings_key, web_sessions_key
 from .pages import render_error
 from .regulation import MAX_IMAGE_BYTES, CallerRefused, NewCase
 from .sessions import COOKIE_NAME
@@ -89,6 +89,7 @@ async def export_case(request: web.Request) -> web.Response:
 
 async def close_case(request: web.Request) -> web.Response:
     case = await request.app[regulation_key].close(require_professional(request), request.match_info["case"])
+    await request.app[live_key].end_case(case.id)
     return web.json_response(case.to_json())
 
 
@@ -148,6 +149,27 @@ async def caller_still(request: web.Request) -> web.Response:
     return web.json_response({"capture": capture.id, "sha256": capture.sha256}, status=201)
 
 
+async def caller_offer(request: web.Request) -> web.Response:
+    principal = require_kind(request, "caller")
+    sdp = (await read_json(request)).get("sdp")
+    if not isinstance(sdp, str):
+        raise Invalid("sdp must be text")
+    return web.json_response({"sdp": await request.app[live_key].publish(principal, sdp)})
+
+
+async def watch_case(request: web.Request) -> web.Response:
+    sdp = (await read_json(request)).get("sdp")
+    if not isinstance(sdp, str):
+        raise Invalid("sdp must be text")
+    answer = await request.app[live_key].watch(require_professional(request), request.match_info["case"], sdp)
+    return web.json_response({"sdp": answer})
+
+
+async def capture_frame(request: web.Request) -> web.Response:
+    capture = await request.app[live_key].capture(require_professional(request), request.match_info["case"])
+    return web.json_response(capture.to_json(), status=201)
+
+
 def _location(detail: dict[str, Any]) -> dict[str, float]:
     try:
         lat, lon = float(detail["lat"]), float(detail["lon"])
@@ -171,6 +193,9 @@ def setup_case_routes(app: web.Application) -> None:
     app.router.add_get("/api/cases/{case}/captures/{capture}.jpg", capture_image)
     app.router.add_get("/api/cases/{case}/export", export_case)
     app.router.add_post("/api/cases/{case}/close", close_case)
+    app.router.add_post("/api/cases/{case}/watch", watch_case)
+    app.router.add_post("/api/cases/{case}/capture", capture_frame)
+    app.router.add_post("/api/caller/offer", caller_offer)
     app.router.add_get("/c/{token}", caller_link)
     app.router.add_get("/caller", caller_page)
     app.router.add_post("/api/caller/events", caller_event)

@@ -66,6 +66,8 @@ class Settings:
     sms_gateway_url: str = ""
     sms_gateway_token: str = ""
     caller_link_ttl_s: int = 1800
+    # Host addresses the server's own WebRTC peers offer (empty: every interface but loopback).
+    media_hosts: tuple[str, ...] = ()
     session_ttl_s: int = 12 * 3600
     link_ttl_s: int = 24 * 3600
     cookie_secure: bool = True
@@ -107,6 +109,7 @@ class Settings:
             sms_gateway_url=env.get("LUCARNE_SMS_GATEWAY_URL", ""),
             sms_gateway_token=env.get("LUCARNE_SMS_GATEWAY_TOKEN", ""),
             caller_link_ttl_s=int(env.get("LUCARNE_CALLER_LINK_TTL", "1800")),
+            media_hosts=_csv(env.get("LUCARNE_MEDIA_HOSTS", "")),
             tls_cert=cert_dir / "server.pem",
             tls_key=cert_dir / "server-key.pem",
             ice=IceSettings(

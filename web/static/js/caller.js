@@ -37,11 +37,43 @@ async function photo() {
   $('#caller-status').textContent = response.ok ? t('caller_sent') : `${response.status}`;
 }
 
+// Publish the camera to the server (aiortc does not trickle: send the offer once gathering is complete).
+async function publish() {
+  const pc = new RTCPeerConnection({ iceServers: [] });
+  for (const track of stream.getVideoTracks()) pc.addTrack(track, stream);
+  const gathered = new Promise((resolve) => {
+    pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && resolve();
+    setTimeout(resolve, 3000);
+  });
+  await pc.setLocalDescription(await pc.createOffer());
+  await gathered;
+  const response = await fetch('/api/caller/offer', {
+    method: 'POST',
+    credentials: 'same-origin',
+    headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': boot.csrf },
+    body: JSON.stringify({ sdp: pc.localDescription.sdp }),
+  });
+  if (!response.ok) throw new Error(`offer refused (${response.status})`);
+  await pc.setRemoteDescription({ type: 'answer', sdp: (await response.json()).sdp });
+  window.lucarne.pc = pc;
+  pc.onconnectionstatechange = () => {
+    window.lucarne.connection = pc.connectionState;
+  };
+}
+
 $('#accept').onclick = async () => {
   await event('consent', { given: true });
-  stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: { ideal: 'environment' } }, audio: false });
+  stream = await navigator.mediaDevices.getUserMedia({
+    video: { facingMode: { ideal: 'environment' }, width: { ideal: 640 }, height: { ideal: 480 } },
+    audio: false,
+  });
   $('#preview').srcObject = stream;
   step('camera');
+  try {
+    await publish();
+  } catch (error) {
+    $('#caller-status').textContent = error.message;
+  }
 };
 $('#send-photo').onclick = () => photo();
 $('#share-location').onclick = () => navigator.geolocation.getCurrentPosition((position) => {

@@ -1,0 +1,132 @@
+"""Remote camera in real Chromium: a caller's phone streams a known test pattern to the server; two
+professionals watch it live; a capture taken by the server from the stream decrypts to the right colours."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from tests.e2e.lab import CHROMIUM_FLAGS, ROOT, Lab, LabServer
+from tests.e2e.y4m import QUADRANTS, write_quadrants_y4m
+
+pytestmark = pytest.mark.browser
+
+API = """async ([method, path, body]) => {
+  const csrf = JSON.parse(document.getElementById('boot').textContent).csrf;
+  const response = await fetch(path, {method, headers: {'Content-Type': 'application/json', 'X-CSRF-Token': csrf},
+                                      body: body === null ? undefined : JSON.stringify(body)});
+  const type = response.headers.get('Content-Type') || '';
+  if (type.startsWith('image/')) {
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    let binary = ''; for (const b of bytes) binary += String.fromCharCode(b);
+    return {status: response.status, image: btoa(binary)};
+  }
+  return {status: response.status, body: await response.json()};
+}"""
+
+WATCH = """async (caseId) => {
+  const csrf = JSON.parse(document.getElementById('boot').textContent).csrf;
+  const pc = new RTCPeerConnection({iceServers: []});
+  pc.addTransceiver('video', {direction: 'recvonly'});
+  const video = document.createElement('video'); video.muted = true; video.playsInline = true; video.autoplay = true;
+  document.body.append(video);
+  pc.ontrack = (event) => { video.srcObject = new MediaStream([event.track]); };
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((resolve) => { if (pc.iceGatheringState === 'complete') resolve();
+    pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && resolve(); setTimeout(resolve, 3000); });
+  const response = await fetch(`/api/cases/${caseId}/watch`, {method: 'POST',
+    headers: {'Content-Type': 'application/json', 'X-CSRF-Token': csrf}, body: JSON.stringify({sdp: pc.localDescription.sdp})});
+  const answer = await response.json();
+  await pc.setRemoteDescription({type: 'answer', sdp: answer.sdp});
+  window.viewer = pc;
+  return response.status;
+}"""
+
+VIEWER_FRAMES = """async () => {
+  let frames = 0;
+  (await window.viewer.getStats()).forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'video') frames += r.framesDecoded || 0; });
+  return frames;
+}"""
+
+
+async def _login(page: Any, url: str, username: str) -> None:
+    await page.goto(f"{url}/login")
+    await page.fill("#username", username)
+    await page.fill("#password", "correct horse battery")
+    await page.click("#login")
+    await page.wait_for_url("**/console")
+
+
+async def test_caller_streams_two_professionals_watch_and_the_server_captures(
+        lab: Lab, lab_server: LabServer, browsers: dict[str, Any]) -> None:
+    for name in ("regulateur", "docteur"):
+        subprocess.run([sys.executable, "-m", "server", "create-user", name, "--name", name, "--role", "regulator"],
+                       input=b"correct horse battery\n", env=lab_server.env, cwd=ROOT, check=True, capture_output=True)
+    camera = write_quadrants_y4m(lab.workdir / "quadrants.y4m")
+    pw = browsers["playwright"]
+    caller_browser = await pw.chromium.launch(executable_path=str(lab.wrappers[lab.pat]),
+                                              args=[*CHROMIUM_FLAGS, f"--use-file-for-fake-video-capture={camera}"])
+    try:
+        regulator = await (await browsers["practitioner"].new_context(ignore_https_errors=True)).new_page()
+        await _login(regulator, lab_server.url, "regulateur")
+        created = await regulator.evaluate(API, ["POST", "/api/cases", {
+            "case_number": "SAMU-E2E-1", "caller_phone": "+33600000000", "reason": "chute"}])
+        assert created["status"] == 201
+        case_id, link = created["body"]["case"]["id"], created["body"]["link"]["url"]
+        added = await regulator.evaluate(API, ["POST", f"/api/cases/{case_id}/members", {"username": "docteur"}])
+        assert added["status"] == 200
+
+        phone = await (await caller_browser.new_context(**pw.devices["Pixel 7"], ignore_https_errors=True)).new_page()
+        await phone.goto(link)
+        await phone.wait_for_url("**/caller")
+        await phone.click("#accept")
+        await phone.wait_for_function("() => window.lucarne && window.lucarne.connection === 'connected'",
+                                      timeout=20_000)
+
+        capture = None
+        for _ in range(60):
+            attempt = await regulator.evaluate(API, ["POST", f"/api/cases/{case_id}/capture", None])
+            if attempt["status"] == 201:
+                capture = attempt["body"]
+                break
+            await asyncio.sleep(0.25)
+        assert capture is not None, "the server never received a frame"
+        fetched = await regulator.evaluate(API, ["GET", f"/api/cases/{case_id}/captures/{capture['id']}.jpg", None])
+        image = Image.open(io.BytesIO(base64.b64decode(fetched["image"]))).convert("RGB")
+        width, height = image.size
+        for (qx, qy), colour in QUADRANTS.items():
+            pixel = image.getpixel((qx * width // 2 + width // 4, qy * height // 2 + height // 4))
+            assert all(abs(a - b) <= 40 for a, b in zip(pixel, colour, strict=True)), ((qx, qy), pixel)
+
+        doctor = await (await browsers["practitioner"].new_context(ignore_https_errors=True)).new_page()
+        await _login(doctor, lab_server.url, "docteur")
+        for viewer in (regulator, doctor):
+            assert await viewer.evaluate(WATCH, case_id) == 200
+        for viewer in (regulator, doctor):
+            for _ in range(80):
+                if await viewer.evaluate(VIEWER_FRAMES) > 10:
+                    break
+                await asyncio.sleep(0.25)
+            assert await viewer.evaluate(VIEWER_FRAMES) > 10
+
+        second = await (await caller_browser.new_context(ignore_https_errors=True)).new_page()
+        refused = await second.goto(link)
+        assert refused is not None and refused.status == 409
+
+        timeline = await regulator.evaluate(API, ["GET", f"/api/cases/{case_id}/timeline", None])
+        kinds = [event["kind"] for event in timeline["body"]["events"]]
+        for kind in ("link.opened", "caller.consent", "stream.started", "capture", "link.refused"):
+            assert kind in kinds, kinds
+        closed = await regulator.evaluate(API, ["POST", f"/api/cases/{case_id}/close", None])
+        assert closed["status"] == 200
+        await phone.wait_for_function("() => ['disconnected', 'failed', 'closed'].includes(window.lucarne.connection)",
+                                      timeout=40_000)
+    finally:
+        await caller_browser.close()

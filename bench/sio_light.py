@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -42,8 +42,9 @@ class SioConnection:
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._reader: asyncio.Task[None] | None = None
-        # Hot-path hooks: called with the raw frame text (no JSON parsing here).
-        self.on_event_raw: Callable[[str], None] | None = None
+        # Hot-path hooks: called with the raw frame text (no JSON parsing here); the event hook is awaited in the
+        # reader, so a reply sent from it costs no extra task.
+        self.on_event_raw: Callable[[str], Awaitable[None]] | None = None
         self.on_ack_raw: Callable[[str], None] | None = None
         self.events: asyncio.Queue[tuple[str, Any]] | None = None  # parsed events, only when asked for
         self.closed = asyncio.Event()
@@ -92,7 +93,7 @@ class SioConnection:
                 if data.startswith(event_prefix):
                     hook = self.on_event_raw
                     if hook is not None:
-                        hook(data)
+                        await hook(data)
                     elif self.events is not None:
                         name, *args = json.loads(data[len(event_prefix):])
                         self.events.put_nowait((name, args[0] if args else None))

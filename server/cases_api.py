@@ -7,12 +7,13 @@ from typing import Any
 from aiohttp import web
 
 from . import i18n
+from .context import principal_of
 from .errors import Invalid
 from .httputil import read_json, require_kind, require_professional
 from .keys import live_key, regulation_key, settings_key, web_sessions_key
 from .pages import render_error
 from .regulation import MAX_IMAGE_BYTES, CallerRefused, NewCase
-from .sessions import COOKIE_NAME
+from .sessions import COOKIE_NAME, Principal
 from .templates import render, request_language
 
 __all__ = ["setup_case_routes", "DEVICE_COOKIE"]
@@ -91,6 +92,30 @@ async def close_case(request: web.Request) -> web.Response:
     case = await request.app[regulation_key].close(require_professional(request), request.match_info["case"])
     await request.app[live_key].end_case(case.id)
     return web.json_response(case.to_json())
+
+
+async def regulation_page(request: web.Request) -> web.StreamResponse:
+    principal = _professional_page(request)
+    cases = await request.app[regulation_key].list_for(principal)
+    lang = request_language(request)
+    return render(request, "regulation.html", {"cases": cases, "boot": {"csrf": principal.csrf_token, "lang": lang}})
+
+
+async def case_page(request: web.Request) -> web.StreamResponse:
+    principal = _professional_page(request)
+    service = request.app[regulation_key]
+    case = await service.get(principal, request.match_info["case"])
+    link = await service.current_link(principal, case.id)
+    lang = request_language(request)
+    return render(request, "case.html", {"case": case, "boot": {
+        "csrf": principal.csrf_token, "lang": lang, "caseId": case.id, "link": link.to_json() if link else None}})
+
+
+def _professional_page(request: web.Request) -> Principal:
+    principal = principal_of(request)
+    if principal is None or principal.kind != "user":
+        raise web.HTTPSeeOther("/login")
+    return principal
 
 
 # -- the caller ------------------------------------------------------------------------------------------------
@@ -196,6 +221,8 @@ def setup_case_routes(app: web.Application) -> None:
     app.router.add_post("/api/cases/{case}/watch", watch_case)
     app.router.add_post("/api/cases/{case}/capture", capture_frame)
     app.router.add_post("/api/caller/offer", caller_offer)
+    app.router.add_get("/regulation", regulation_page)
+    app.router.add_get("/regulation/{case}", case_page)
     app.router.add_get("/c/{token}", caller_link)
     app.router.add_get("/caller", caller_page)
     app.router.add_post("/api/caller/events", caller_event)

@@ -208,6 +208,15 @@ class RegulationCases:
                 link.revoked_at = now
         return await self._issue_link(case_id, caller.actor)
 
+    async def current_link(self, caller: Principal, case_id: str) -> CallerLinkView | None:
+        """The newest caller link that was not revoked (its URL is re-derived from the signed claims)."""
+        await self._member_case(caller, case_id, "case.link.read")
+        async with self._sessions() as session:
+            link = await session.scalar(select(CallerLink).where(CallerLink.case_id == case_id,
+                                                                 CallerLink.revoked_at.is_(None))
+                                        .order_by(CallerLink.created_at.desc()).limit(1))
+        return self._link_view(link) if link else None
+
     async def send_link(self, caller: Principal, case_id: str, link: CallerLinkView) -> bool:
         """Send the caller link by SMS; the timeline records success or failure either way."""
         row = await self._member_case(caller, case_id, "case.link.send")
@@ -319,11 +328,14 @@ class RegulationCases:
                           device_hash="")
         async with self._sessions.begin() as session:
             session.add(link)
-        token = self._signer.issue(LinkClaims(link.jti, case_id, "caller", link.expires_at))
+        await self.record(case_id, actor, "link.created", {"jti": link.jti, "expires_at": link.expires_at.isoformat()})
+        return self._link_view(link)
+
+    def _link_view(self, link: CallerLink) -> CallerLinkView:
+        token = self._signer.issue(LinkClaims(link.jti, link.case_id, "caller", link.expires_at))
         url = f"{self._public_url}/c/{token}"
         text = (f"SAMU : pour nous montrer la situation, ouvrez ce lien et autorisez la caméra : {url} "
                 f"/ Emergency service: open this link and allow the camera.")
-        await self.record(case_id, actor, "link.created", {"jti": link.jti, "expires_at": link.expires_at.isoformat()})
         return CallerLinkView(link.jti, url, text, link.expires_at)
 
     async def _member_case(self, caller: Principal, case_id: str, action: str) -> RegulationCase:

@@ -3,7 +3,6 @@ professionals watch it live; a capture taken by the server from the stream decry
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 import subprocess
@@ -31,31 +30,6 @@ API = """async ([method, path, body]) => {
   return {status: response.status, body: await response.json()};
 }"""
 
-WATCH = """async (caseId) => {
-  const csrf = JSON.parse(document.getElementById('boot').textContent).csrf;
-  const pc = new RTCPeerConnection({iceServers: []});
-  pc.addTransceiver('video', {direction: 'recvonly'});
-  const video = document.createElement('video'); video.muted = true; video.playsInline = true; video.autoplay = true;
-  document.body.append(video);
-  pc.ontrack = (event) => { video.srcObject = new MediaStream([event.track]); };
-  await pc.setLocalDescription(await pc.createOffer());
-  await new Promise((resolve) => { if (pc.iceGatheringState === 'complete') resolve();
-    pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && resolve(); setTimeout(resolve, 3000); });
-  const response = await fetch(`/api/cases/${caseId}/watch`, {method: 'POST',
-    headers: {'Content-Type': 'application/json', 'X-CSRF-Token': csrf}, body: JSON.stringify({sdp: pc.localDescription.sdp})});
-  const answer = await response.json();
-  await pc.setRemoteDescription({type: 'answer', sdp: answer.sdp});
-  window.viewer = pc;
-  return response.status;
-}"""
-
-VIEWER_FRAMES = """async () => {
-  let frames = 0;
-  (await window.viewer.getStats()).forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'video') frames += r.framesDecoded || 0; });
-  return frames;
-}"""
-
-
 async def _login(page: Any, url: str, username: str) -> None:
     await page.goto(f"{url}/login")
     await page.fill("#username", username)
@@ -76,12 +50,16 @@ async def test_caller_streams_two_professionals_watch_and_the_server_captures(
     try:
         regulator = await (await browsers["practitioner"].new_context(ignore_https_errors=True)).new_page()
         await _login(regulator, lab_server.url, "regulateur")
-        created = await regulator.evaluate(API, ["POST", "/api/cases", {
-            "case_number": "SAMU-E2E-1", "caller_phone": "+33600000000", "reason": "chute"}])
-        assert created["status"] == 201
-        case_id, link = created["body"]["case"]["id"], created["body"]["link"]["url"]
-        added = await regulator.evaluate(API, ["POST", f"/api/cases/{case_id}/members", {"username": "docteur"}])
-        assert added["status"] == 200
+        await regulator.goto(f"{lab_server.url}/regulation")
+        await regulator.fill("input[name=case_number]", "SAMU-E2E-1")
+        await regulator.fill("input[name=caller_phone]", "+33600000000")
+        await regulator.fill("input[name=reason]", "chute")
+        await regulator.click("#open-case")
+        await regulator.wait_for_url("**/regulation/*")
+        case_id = regulator.url.rsplit("/", 1)[1]
+        link = str(await regulator.text_content("#caller-link"))
+        await regulator.fill("#member-username", "docteur")
+        await regulator.click("#add-member")
 
         phone = await (await caller_browser.new_context(**pw.devices["Pixel 7"], ignore_https_errors=True)).new_page()
         await phone.goto(link)
@@ -90,31 +68,24 @@ async def test_caller_streams_two_professionals_watch_and_the_server_captures(
         await phone.wait_for_function("() => window.lucarne && window.lucarne.connection === 'connected'",
                                       timeout=20_000)
 
-        capture = None
-        for _ in range(60):
-            attempt = await regulator.evaluate(API, ["POST", f"/api/cases/{case_id}/capture", None])
-            if attempt["status"] == 201:
-                capture = attempt["body"]
-                break
-            await asyncio.sleep(0.25)
-        assert capture is not None, "the server never received a frame"
-        fetched = await regulator.evaluate(API, ["GET", f"/api/cases/{case_id}/captures/{capture['id']}.jpg", None])
+        # The case page starts watching when the timeline shows the stream, then the regulator captures.
+        await regulator.wait_for_function("() => document.querySelector('#live').videoWidth > 0", timeout=20_000)
+        await regulator.click("#capture")
+        await regulator.wait_for_selector("#captures img[data-capture]", timeout=10_000)
+        capture_id = await regulator.get_attribute("#captures img[data-capture]", "data-capture")
+        fetched = await regulator.evaluate(API, ["GET", f"/api/cases/{case_id}/captures/{capture_id}.jpg", None])
         image = Image.open(io.BytesIO(base64.b64decode(fetched["image"]))).convert("RGB")
         width, height = image.size
         for (qx, qy), colour in QUADRANTS.items():
             pixel = image.getpixel((qx * width // 2 + width // 4, qy * height // 2 + height // 4))
             assert all(abs(a - b) <= 40 for a, b in zip(pixel, colour, strict=True)), ((qx, qy), pixel)
 
+        # A second professional (added to the case) watches the same caller at the same time.
         doctor = await (await browsers["practitioner"].new_context(ignore_https_errors=True)).new_page()
         await _login(doctor, lab_server.url, "docteur")
-        for viewer in (regulator, doctor):
-            assert await viewer.evaluate(WATCH, case_id) == 200
-        for viewer in (regulator, doctor):
-            for _ in range(80):
-                if await viewer.evaluate(VIEWER_FRAMES) > 10:
-                    break
-                await asyncio.sleep(0.25)
-            assert await viewer.evaluate(VIEWER_FRAMES) > 10
+        await doctor.goto(f"{lab_server.url}/regulation/{case_id}")
+        await doctor.wait_for_function("() => document.querySelector('#live').videoWidth > 0", timeout=20_000)
+        assert await regulator.evaluate("() => document.querySelector('#live').videoWidth > 0")
 
         second = await (await caller_browser.new_context(ignore_https_errors=True)).new_page()
         refused = await second.goto(link)

@@ -1,0 +1,93 @@
+// Regulator's case page: caller link, live video through the server, captures, live timeline.
+const boot = JSON.parse(document.getElementById('boot').textContent);
+const caseId = boot.caseId;
+const $ = (selector) => document.querySelector(selector);
+window.lucarne = { state: 'case', events: [] };
+let lastEvent = 0;
+let watching = false;
+
+async function api(method, path, body) {
+  const response = await fetch(path, {
+    method,
+    headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': boot.csrf },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw Object.assign(new Error(data.message || response.statusText), { status: response.status });
+  return data;
+}
+
+function showLink(link) {
+  $('#caller-link').textContent = link.url;
+  $('#caller-link').href = link.url;
+}
+
+async function watch() {
+  if (watching) return;
+  watching = true;
+  const pc = new RTCPeerConnection({ iceServers: [] });
+  pc.addTransceiver('video', { direction: 'recvonly' });
+  pc.ontrack = (event) => {
+    $('#live').srcObject = new MediaStream([event.track]);
+  };
+  pc.onconnectionstatechange = () => {
+    window.lucarne.live = pc.connectionState;
+    if (['failed', 'closed'].includes(pc.connectionState)) watching = false;
+  };
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((resolve) => {
+    pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && resolve();
+    setTimeout(resolve, 3000);
+  });
+  try {
+    const answer = await api('POST', `/api/cases/${caseId}/watch`, { sdp: pc.localDescription.sdp });
+    await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
+    $('#status').textContent = '';
+  } catch (error) {
+    pc.close();
+    watching = false;
+  }
+}
+
+function addCapture(id) {
+  const image = document.createElement('img');
+  image.src = `/api/cases/${caseId}/captures/${id}.jpg`;
+  image.alt = id;
+  image.dataset.capture = id;
+  $('#captures').prepend(image);
+}
+
+async function poll() {
+  try {
+    const { events } = await api('GET', `/api/cases/${caseId}/timeline?after=${lastEvent}`);
+    for (const event of events) {
+      lastEvent = event.id;
+      window.lucarne.events.push(event.kind);
+      const item = document.createElement('li');
+      item.dataset.kind = event.kind;
+      item.textContent = `${event.at.slice(11, 19)} ${event.kind}`;
+      $('#timeline').append(item);
+      if (event.kind === 'capture') addCapture(event.detail.capture);
+      if (event.kind === 'stream.started') watch();
+    }
+  } catch (error) {
+    $('#status').textContent = error.message;
+  }
+  setTimeout(poll, 1000);
+}
+
+$('#send-sms').onclick = async () => showLink((await api('POST', `/api/cases/${caseId}/link/send`).catch((e) => e)).link || {});
+$('#capture').onclick = async () => {
+  try {
+    await api('POST', `/api/cases/${caseId}/capture`);
+  } catch (error) {
+    $('#status').textContent = error.message;
+  }
+};
+$('#add-member').onclick = () => api('POST', `/api/cases/${caseId}/members`, { username: $('#member-username').value });
+$('#close-case').onclick = async () => {
+  await api('POST', `/api/cases/${caseId}/close`);
+  $('#case-status').textContent = 'closed';
+};
+if (boot.link) showLink(boot.link);
+poll();

@@ -1,0 +1,18 @@
+// Regulation console: open a case, then go to its page.
+const boot = JSON.parse(document.getElementById('boot').textContent);
+document.getElementById('new-case').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  const response = await fetch('/api/cases', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': boot.csrf },
+    body: JSON.stringify({ case_number: form.get('case_number'), caller_phone: form.get('caller_phone'), reason: form.get('reason') }),
+  });
+  const data = await response.json();
+  if (response.ok) window.location.assign(`/regulation/${data.case.id}`);
+  else {
+    const error = document.getElementById('form-error');
+    error.textContent = data.message;
+    error.classList.remove('hidden');
+  }
+});

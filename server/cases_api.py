@@ -108,7 +108,8 @@ async def case_page(request: web.Request) -> web.StreamResponse:
     link = await service.current_link(principal, case.id)
     lang = request_language(request)
     return render(request, "case.html", {"case": case, "boot": {
-        "csrf": principal.csrf_token, "lang": lang, "caseId": case.id, "link": link.to_json() if link else None}})
+        "csrf": principal.csrf_token, "lang": lang, "caseId": case.id, "link": link.to_json() if link else None,
+        "torchUnavailable": i18n.translator(lang)("torch_unavailable")}})
 
 
 def _professional_page(request: web.Request) -> Principal:
@@ -190,6 +191,25 @@ async def watch_case(request: web.Request) -> web.Response:
     return web.json_response({"sdp": answer})
 
 
+async def send_command(request: web.Request) -> web.Response:
+    command = (await read_json(request)).get("command")
+    if not isinstance(command, str):
+        raise Invalid("command must be text")
+    entry = await request.app[regulation_key].command(require_professional(request), request.match_info["case"],
+                                                      command)
+    return web.json_response({"id": entry.id}, status=201)
+
+
+async def caller_commands(request: web.Request) -> web.Response:
+    principal = require_kind(request, "caller")
+    after = request.query.get("after", "0")
+    if not after.isdigit() or len(after) > 12:
+        raise Invalid("after must be an event id")
+    assert principal.case_id is not None
+    entries = await request.app[regulation_key].pending_commands(principal.case_id, int(after))
+    return web.json_response({"commands": [{"id": e.id, "command": e.kind.removeprefix("command.")} for e in entries]})
+
+
 async def capture_frame(request: web.Request) -> web.Response:
     capture = await request.app[live_key].capture(require_professional(request), request.match_info["case"])
     return web.json_response(capture.to_json(), status=201)
@@ -221,6 +241,8 @@ def setup_case_routes(app: web.Application) -> None:
     app.router.add_post("/api/cases/{case}/watch", watch_case)
     app.router.add_post("/api/cases/{case}/capture", capture_frame)
     app.router.add_post("/api/caller/offer", caller_offer)
+    app.router.add_post("/api/cases/{case}/commands", send_command)
+    app.router.add_get("/api/caller/commands", caller_commands)
     app.router.add_get("/regulation", regulation_page)
     app.router.add_get("/regulation/{case}", case_page)
     app.router.add_get("/c/{token}", caller_link)

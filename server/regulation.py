@@ -20,14 +20,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from .audit import AuditEvent, AuditLog
 from .blobs import BlobStore
 from .clock import Clock
 from .crypto import Sealer
 from .db import SessionFactory
-from .errors import Conflict, Forbidden, Invalid, NotFound
+from .errors import Conflict, Forbidden, Invalid, NotFound, RateLimited
 from .ids import looks_like_id, new_id
 from .links import LinkClaims, LinkError, LinkSigner, new_jti
 from .models import CallerLink, CaseEvent, CaseMember, Capture, RegulationCase, User
@@ -38,6 +38,8 @@ __all__ = ["NewCase", "CaseView", "CallerLinkView", "TimelineEntry", "CaptureVie
            "CallerRefused", "MAX_IMAGE_BYTES", "MAX_PIXELS"]
 
 MAX_IMAGE_BYTES = 8 * 1024 * 1024
+COMMANDS = ("switch_camera", "torch_on", "torch_off")
+COMMANDS_PER_10S = 10
 MAX_PIXELS = 24_000_000
 REGULATION_ROLES = ("regulator", "practitioner")
 
@@ -267,6 +269,29 @@ class RegulationCases:
             session.add(event)
             await session.flush()
             return TimelineEntry(event.id, now, event.actor, event.kind, detail)
+
+    async def command(self, caller: Principal, case_id: str, command: str) -> TimelineEntry:
+        """Ask the caller's page to act (switch camera, torch); rate-limited per case to stop floods."""
+        if command not in COMMANDS:
+            raise Invalid(f"command must be one of {', '.join(COMMANDS)}")
+        row = await self._member_case(caller, case_id, "case.command")
+        if row.status != "open":
+            raise Conflict("this case is closed")
+        since = self._clock.now() - timedelta(seconds=10)
+        async with self._sessions() as session:
+            recent = await session.scalar(select(func.count()).where(
+                CaseEvent.case_id == case_id, CaseEvent.kind.startswith("command."), CaseEvent.at >= since))
+        if (recent or 0) >= COMMANDS_PER_10S:
+            raise RateLimited("too many camera commands; wait a few seconds")
+        return await self.record(case_id, caller.actor, f"command.{command}", {})
+
+    async def pending_commands(self, case_id: str, after_id: int) -> list[TimelineEntry]:
+        """Commands for the caller's page, newer than ``after_id`` (the caller polls this)."""
+        async with self._sessions() as session:
+            rows = await session.scalars(select(CaseEvent).where(
+                CaseEvent.case_id == case_id, CaseEvent.id > after_id, CaseEvent.kind.startswith("command."))
+                .order_by(CaseEvent.id).limit(20))
+            return [TimelineEntry(r.id, r.at, r.actor, r.kind, {}) for r in rows]
 
     async def timeline(self, caller: Principal, case_id: str, after_id: int = 0) -> list[TimelineEntry]:
         await self._member_case(caller, case_id, "case.timeline")

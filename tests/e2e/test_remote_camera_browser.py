@@ -80,6 +80,13 @@ async def test_caller_streams_two_professionals_watch_and_the_server_captures(
             pixel = image.getpixel((qx * width // 2 + width // 4, qy * height // 2 + height // 4))
             assert all(abs(a - b) <= 40 for a, b in zip(pixel, colour, strict=True)), ((qx, qy), pixel)
 
+        # Camera control: the phone switches camera (video keeps flowing) and reports it has no torch.
+        await regulator.click("#switch-camera")
+        await regulator.wait_for_selector("#timeline li[data-kind='caller.camera.switched']", timeout=15_000)
+        await regulator.click("#torch-on")
+        await regulator.wait_for_selector("#timeline li[data-kind='caller.torch']", timeout=15_000)
+        assert "torch" in (await regulator.text_content("#status") or "").lower()
+
         # A second professional (added to the case) watches the same caller at the same time.
         doctor = await (await browsers["practitioner"].new_context(ignore_https_errors=True)).new_page()
         await _login(doctor, lab_server.url, "docteur")

@@ -197,3 +197,22 @@ async def test_images_with_too_many_pixels_are_refused_before_decoding(world: Wo
     Image.new("1", (6000, 5000)).save(buffer, format="PNG")
     with pytest.raises(Invalid, match="pixels"):
         await world.cases.store_capture(case.id, regulator.actor, buffer.getvalue(), "photo")
+
+
+async def test_camera_commands_reach_the_caller_and_floods_are_refused(world: World) -> None:
+    from server.errors import RateLimited
+
+    regulator = await world.user("regulateur", "regulator")
+    case, _ = await world.cases.open_case(regulator, NEW)
+    first = await world.cases.command(regulator, case.id, "switch_camera")
+    await world.cases.command(regulator, case.id, "torch_on")
+    pending = await world.cases.pending_commands(case.id, 0)
+    assert [entry.kind for entry in pending] == ["command.switch_camera", "command.torch_on"]
+    assert [e.kind for e in await world.cases.pending_commands(case.id, first.id)] == ["command.torch_on"]
+    with pytest.raises(Invalid):
+        await world.cases.command(regulator, case.id, "format_phone")
+    with pytest.raises(RateLimited):
+        for _ in range(20):
+            await world.cases.command(regulator, case.id, "torch_off")
+    world.clock.advance(seconds=11)
+    await world.cases.command(regulator, case.id, "torch_off")  # allowed again once the window passed

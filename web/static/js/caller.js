@@ -20,14 +20,14 @@ async function event(kind, detail = {}) {
   });
 }
 
-async function photo() {
+async function photo(source = 'photo') {
   const video = $('#preview');
   const canvas = document.createElement('canvas');
   canvas.width = video.videoWidth;
   canvas.height = video.videoHeight;
   canvas.getContext('2d').drawImage(video, 0, 0);
   const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/jpeg', 0.9));
-  const query = location ? `?source=photo&lat=${location.lat}&lon=${location.lon}` : '?source=photo';
+  const query = location ? `?source=${source}&lat=${location.lat}&lon=${location.lon}` : `?source=${source}`;
   const response = await fetch(`/api/caller/stills${query}`, {
     method: 'POST',
     credentials: 'same-origin',
@@ -61,21 +61,91 @@ async function publish() {
   };
 }
 
+let facing = 'environment';
+let lastCommand = null;
+
+// The regulator's requests arrive through a short poll (one small GET a second).
+async function pollCommands() {
+  try {
+    const response = await fetch(`/api/caller/commands?after=${lastCommand || 0}`, { credentials: 'same-origin' });
+    if (response.ok) {
+      const { commands } = await response.json();
+      const fresh = lastCommand === null ? [] : commands;
+      if (commands.length) lastCommand = commands[commands.length - 1].id;
+      else if (lastCommand === null) lastCommand = 0;
+      for (const { command } of fresh) await run(command).catch((error) => event('mode', { error: error.name }));
+    }
+  } finally {
+    setTimeout(pollCommands, 1000);
+  }
+}
+
+async function run(command) {
+  if (!stream) return;
+  if (command === 'switch_camera') {
+    const old = stream.getVideoTracks()[0];
+    facing = facing === 'environment' ? 'user' : 'environment';
+    if (old) old.stop();
+    const fresh = (await navigator.mediaDevices.getUserMedia({ video: { facingMode: { ideal: facing } } })).getVideoTracks()[0];
+    stream = new MediaStream([fresh]);
+    $('#preview').srcObject = stream;
+    const sender = window.lucarne.pc && window.lucarne.pc.getSenders().find((s) => s.track === old || (s.track && s.track.kind === 'video'));
+    if (sender) await sender.replaceTrack(fresh);
+    await event('camera.switched', { facing });
+  } else if (command === 'torch_on' || command === 'torch_off') {
+    const track = stream.getVideoTracks()[0];
+    const capabilities = track && track.getCapabilities ? track.getCapabilities() : {};
+    if (!capabilities.torch) {
+      await event('torch', { supported: false });
+      return;
+    }
+    await track.applyConstraints({ advanced: [{ torch: command === 'torch_on' }] });
+    await event('torch', { supported: true, on: command === 'torch_on' });
+  }
+}
+
+// Degrade path: no live video after 10 s -> a still every 5 s over HTTPS.
+function degradeIfNoVideo() {
+  setTimeout(async () => {
+    const state = window.lucarne.connection;
+    if (state === 'connected' || !stream) return;
+    await event('mode', { mode: 'stills' });
+    window.lucarne.mode = 'stills';
+    const sendStill = async () => {
+      if (!stream || window.lucarne.state === 'stopped') return;
+      await photo('still').catch(() => {});
+      setTimeout(sendStill, 5000);
+    };
+    sendStill();
+  }, 10_000);
+}
+
 $('#accept').onclick = async () => {
   await event('consent', { given: true });
-  stream = await navigator.mediaDevices.getUserMedia({
-    video: { facingMode: { ideal: 'environment' }, width: { ideal: 640 }, height: { ideal: 480 } },
-    audio: false,
-  });
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({
+      video: { facingMode: { ideal: 'environment' }, width: { ideal: 640 }, height: { ideal: 480 } },
+      audio: false,
+    });
+  } catch (error) {
+    // Last resort: location and text only.
+    await event('mode', { mode: 'location', reason: error.name });
+    window.lucarne.mode = 'location';
+    step('camera');
+    $('#caller-status').textContent = error.name;
+    return;
+  }
   $('#preview').srcObject = stream;
   step('camera');
+  pollCommands();
+  degradeIfNoVideo();
   try {
     await publish();
   } catch (error) {
     $('#caller-status').textContent = error.message;
   }
 };
-$('#send-photo').onclick = () => photo();
+$('#send-photo').onclick = () => photo('photo');
 $('#share-location').onclick = () => navigator.geolocation.getCurrentPosition((position) => {
   location = { lat: position.coords.latitude, lon: position.coords.longitude, accuracy: position.coords.accuracy };
   event('location', location);

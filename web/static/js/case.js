@@ -49,6 +49,14 @@ async function watch() {
   }
 }
 
+function describe(event) {
+  const d = event.detail || {};
+  if (event.kind === 'caller.location') return `${d.lat.toFixed(5)}, ${d.lon.toFixed(5)} (±${Math.round(d.accuracy)} m)`;
+  if (event.kind === 'caller.mode') return d.mode || '';
+  if (event.kind === 'caller.torch') return d.supported ? (d.on ? 'on' : 'off') : '—';
+  return '';
+}
+
 function addCapture(id) {
   const image = document.createElement('img');
   image.src = `/api/cases/${caseId}/captures/${id}.jpg`;
@@ -65,7 +73,10 @@ async function poll() {
       window.lucarne.events.push(event.kind);
       const item = document.createElement('li');
       item.dataset.kind = event.kind;
-      item.textContent = `${event.at.slice(11, 19)} ${event.kind}`;
+      item.textContent = `${event.at.slice(11, 19)} ${event.kind} ${describe(event)}`;
+      if (event.kind === 'caller.torch' && event.detail.supported === false) {
+        $('#status').textContent = boot.torchUnavailable || 'torch not available on this phone';
+      }
       $('#timeline').append(item);
       if (event.kind === 'capture') addCapture(event.detail.capture);
       if (event.kind === 'stream.started') watch();
@@ -84,6 +95,9 @@ $('#capture').onclick = async () => {
     $('#status').textContent = error.message;
   }
 };
+for (const [id, command] of [['#switch-camera', 'switch_camera'], ['#torch-on', 'torch_on'], ['#torch-off', 'torch_off']]) {
+  $(id).onclick = () => api('POST', `/api/cases/${caseId}/commands`, { command }).catch((e) => { $('#status').textContent = e.message; });
+}
 $('#add-member').onclick = () => api('POST', `/api/cases/${caseId}/members`, { username: $('#member-username').value });
 $('#close-case').onclick = async () => {
   await api('POST', `/api/cases/${caseId}/close`);

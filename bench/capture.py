@@ -1,0 +1,118 @@
+"""Capture latency: the regulator asks for a still → the server has grabbed the newest frame of the caller's live
+stream, encoded it as JPEG off the event loop, sealed it in the blob store and recorded it in the case timeline.
+
+Real Chromium caller (Y4M test pattern, 640x480) in the browser lab streaming to the server's aiortc peer; the
+regulator's page times ``POST /api/cases/{id}/capture`` with ``performance.now()`` (what a click costs, minus
+rendering). Baseline in the same run, alternating: ``GET /api/cases/{id}`` from the same page (an authenticated,
+audited database read), so ``capture / baseline`` is what grabbing, encoding, sealing and filing add.
+
+    .venv/bin/python -m bench.capture --runs 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.lab import CHROMIUM_FLAGS, ROOT, Lab, LabServer, lab_available
+from tests.e2e.y4m import write_quadrants_y4m
+
+RESULTS = Path(__file__).resolve().parent / "results" / "capture.json"
+
+TIMED = """async ([method, path]) => {
+  const csrf = JSON.parse(document.getElementById('boot').textContent).csrf;
+  const started = performance.now();
+  const response = await fetch(path, {method, headers: {'X-CSRF-Token': csrf}});
+  await response.arrayBuffer();
+  return {status: response.status, ms: performance.now() - started};
+}"""
+
+
+async def run(runs: int) -> dict[str, Any]:
+    from playwright.async_api import async_playwright
+
+    workdir = Path(tempfile.mkdtemp(prefix="lucarne-capture-"))
+    lab = Lab("lcncap", workdir)
+    lab.down()
+    lab.up()
+    server = LabServer(lab)
+    try:
+        server.start()
+        subprocess.run([sys.executable, "-m", "server", "create-user", "regulateur", "--name", "R", "--role",
+                        "regulator"], input=b"correct horse battery\n", env=server.env, cwd=ROOT, check=True,
+                       capture_output=True)
+        camera = write_quadrants_y4m(workdir / "quadrants.y4m")
+        async with async_playwright() as pw:
+            desk = await pw.chromium.launch(executable_path=str(lab.wrappers[lab.srv]), args=CHROMIUM_FLAGS)
+            phone_browser = await pw.chromium.launch(executable_path=str(lab.wrappers[lab.pat]),
+                                                     args=[*CHROMIUM_FLAGS, f"--use-file-for-fake-video-capture={camera}"])
+            regulator = await (await desk.new_context(ignore_https_errors=True)).new_page()
+            await regulator.goto(f"{server.url}/login")
+            await regulator.fill("#username", "regulateur")
+            await regulator.fill("#password", "correct horse battery")
+            await regulator.click("#login")
+            await regulator.wait_for_url("**/console")
+            await regulator.goto(f"{server.url}/regulation")
+            await regulator.fill("input[name=case_number]", "BENCH-1")
+            await regulator.fill("input[name=caller_phone]", "+33600000000")
+            await regulator.click("#open-case")
+            await regulator.wait_for_url("**/regulation/*")
+            case_id = regulator.url.rsplit("/", 1)[1]
+            link = str(await regulator.text_content("#caller-link"))
+            phone = await (await phone_browser.new_context(**pw.devices["Pixel 7"], ignore_https_errors=True)).new_page()
+            await phone.goto(link)
+            await phone.click("#accept")
+            await regulator.wait_for_function("() => document.querySelector('#live').videoWidth > 0", timeout=30_000)
+            captures, baselines = [], []
+            await regulator.evaluate(TIMED, ["POST", f"/api/cases/{case_id}/capture"])  # warm-up
+            for _ in range(runs):
+                base = await regulator.evaluate(TIMED, ["GET", f"/api/cases/{case_id}"])
+                shot = await regulator.evaluate(TIMED, ["POST", f"/api/cases/{case_id}/capture"])
+                assert shot["status"] == 201 and base["status"] == 200, (shot, base)
+                captures.append(shot["ms"])
+                baselines.append(base["ms"])
+                await asyncio.sleep(0.2)
+            await desk.close()
+            await phone_browser.close()
+    finally:
+        server.stop()
+        lab.down()
+    capture, baseline = statistics.median(captures), statistics.median(baselines)
+    return {
+        "capture_ms_median": round(capture, 1),
+        "capture_ms_p95": round(sorted(captures)[int(0.95 * (len(captures) - 1))], 1),
+        "capture_ms_min": round(min(captures), 1),
+        "capture_ms_max": round(max(captures), 1),
+        "baseline_read_ms_median": round(baseline, 1),
+        "capture_vs_read_ratio": round(capture / baseline, 2),
+        "runs": runs,
+        "machine": f"{platform.machine()} {platform.system()} {platform.release()}, {os.cpu_count()} cores",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+    reason = lab_available()
+    if reason:
+        raise SystemExit(f"cannot run: {reason}")
+    results = asyncio.run(run(args.runs))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

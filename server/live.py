@@ -37,6 +37,10 @@ class LiveView:
         self._cases = cases
         self._live: dict[str, _Case] = {}
 
+    def peer_count(self) -> int:
+        """Server-side peers alive (callers and viewers); zero after every case is closed."""
+        return len(self._peers)
+
     def sources(self) -> int:
         return sum(1 for case in self._live.values() if case.source is not None)
 

@@ -54,6 +54,7 @@ async def db(database_url: str) -> AsyncIterator[tuple[AsyncEngine, SessionFacto
 # -- a real server on an ephemeral HTTPS port ----------------------------------------------------------------
 import secrets  # noqa: E402
 import socket  # noqa: E402
+import tempfile  # noqa: E402
 import ssl  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
@@ -94,6 +95,9 @@ def make_settings(database_url: str, port: int, **overrides: object) -> Settings
         "public_url": f"https://localhost:{port}",
         "host": "127.0.0.1",
         "port": port,
+        # Server-side WebRTC peers offer loopback only: tests never send media anywhere else.
+        "media_hosts": ("127.0.0.1",),
+        "data_dir": Path(tempfile.mkdtemp(prefix="lucarne-data-")),
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

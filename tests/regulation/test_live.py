@@ -1,0 +1,59 @@
+"""The live path in process: an aiortc 'phone' publishes to the real server over HTTP, the regulator captures,
+closing the case leaves no server-side peer behind."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+from typing import Any
+
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from PIL import Image
+
+from server.keys import live_key
+from tests.fakes import Browser, make_user
+from tests.media.test_peers import QUADRANTS, QuadrantTrack
+
+
+async def test_publish_capture_and_close_leaves_no_peer(live_server: Any) -> None:
+    await make_user(live_server, "regulateur", role="regulator")
+    async with Browser(live_server) as regulator, Browser(live_server) as phone:
+        await regulator.login("regulateur")
+        created = await (await regulator.api("POST", "/api/cases", json={
+            "case_number": "LIVE-1", "caller_phone": "+33600000000", "reason": ""})).json()
+        case_id, link = created["case"]["id"], created["link"]["url"]
+        await phone.session.get(link.removeprefix(live_server.url))
+        phone.csrf = re.search(r'"csrf":\s*"([^"]+)"', await (await phone.session.get("/caller")).text()).group(1)  # type: ignore[union-attr]
+
+        nothing = await regulator.api("POST", f"/api/cases/{case_id}/capture")
+        assert nothing.status == 404  # not streaming yet: a clear error, not a crash
+
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc.addTrack(QuadrantTrack())
+        await pc.setLocalDescription(await pc.createOffer())
+        answer = await phone.api("POST", "/api/caller/offer", json={"sdp": pc.localDescription.sdp})
+        assert answer.status == 200
+        await pc.setRemoteDescription(RTCSessionDescription((await answer.json())["sdp"], "answer"))
+
+        capture = None
+        for _ in range(80):
+            response = await regulator.api("POST", f"/api/cases/{case_id}/capture")
+            if response.status == 201:
+                capture = await response.json()
+                break
+            await asyncio.sleep(0.1)
+        assert capture is not None
+        image = await regulator.api("GET", f"/api/cases/{case_id}/captures/{capture['id']}.jpg")
+        picture = Image.open(io.BytesIO(await image.read())).convert("RGB")
+        for (qx, qy), colour in QUADRANTS.items():
+            pixel = picture.getpixel((qx * 320 + 160, qy * 240 + 120))
+            assert all(abs(a - b) <= 40 for a, b in zip(pixel, colour, strict=True))
+
+        bad = await phone.api("POST", "/api/caller/offer", json={"sdp": "v=0\r\n" + "x" * 60_000})
+        assert bad.status in (400, 413)
+        live = live_server.app[live_key]
+        assert live.sources() == 1
+        assert (await regulator.api("POST", f"/api/cases/{case_id}/close")).status == 200
+        assert live.sources() == 0 and live.peer_count() == 0
+        await pc.close()

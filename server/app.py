@@ -36,6 +36,7 @@ from .pages import setup_page_routes
 from .regulation import RegulationCases
 from .sessions import WebSessions
 from .templates import create_environment
+from .turn import validate_ice
 
 __all__ = ["create_app"]
 
@@ -53,6 +54,7 @@ def _signaling_limits(settings: Settings) -> Limits:
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     """Build the Lucarne application. The database must already be migrated (``lucarne migrate``)."""
     clock = clock or SystemClock()
+    validate_ice(settings.ice)  # a bad STUN/TURN setting stops the start, not the first call
     engine = create_engine(settings.database_url)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     sealer = Sealer(settings.master_key)

@@ -334,6 +334,7 @@ class Consultations:
             practitioner=practitioner,
             language=row.language,
             uid=f"{link.jti}@lucarne",
+            expires_at=link.expires_at,
         )
         subject, body = email_text(invitation)
         base = f"/api/consultations/{row.id}/links/{link.jti}"

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Select, bindparam, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from .clock import Clock
 from .db import SessionFactory
@@ -126,9 +126,12 @@ class AuditLog:
             for attempt in range(1, _MAX_ATTEMPTS):
                 try:
                     return await self._append(event)
-                except IntegrityError:
+                except (IntegrityError, OperationalError) as exc:
+                    if isinstance(exc, OperationalError) and "locked" not in str(exc):
+                        raise
                     # Only the seq primary key can clash: another process (SQLite has no advisory lock) took the
-                    # same number between our read and our insert. Jitter so two writers do not collide again.
+                    # same number between our read and our insert — or, on SQLite, two writers tried to upgrade
+                    # their read locks at once and one was told "database is locked". Jitter, then retry.
                     logger.debug("audit append conflicted (attempt %d), retrying", attempt)
                     await asyncio.sleep(random.uniform(0, 0.01 * attempt))
             return await self._append(event)

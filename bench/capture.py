@@ -11,20 +11,16 @@ audited database read), so ``capture / baseline`` is what grabbing, encoding, se
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.lab import CHROMIUM_FLAGS, ROOT, Lab, LabServer, lab_available
+from bench.lab_runner import percentile, run_lab_benchmark
+from tests.e2e.lab import CHROMIUM_FLAGS, ROOT, Lab, LabServer
 from tests.e2e.y4m import write_quadrants_y4m
 
 RESULTS = Path(__file__).resolve().parent / "results" / "capture.json"
@@ -90,28 +86,17 @@ async def run(runs: int) -> dict[str, Any]:
     capture, baseline = statistics.median(captures), statistics.median(baselines)
     return {
         "capture_ms_median": round(capture, 1),
-        "capture_ms_p95": round(sorted(captures)[int(0.95 * (len(captures) - 1))], 1),
+        "capture_ms_p95": round(percentile(captures, 0.95), 1),
         "capture_ms_min": round(min(captures), 1),
         "capture_ms_max": round(max(captures), 1),
         "baseline_read_ms_median": round(baseline, 1),
         "capture_vs_read_ratio": round(capture / baseline, 2),
         "runs": runs,
-        "machine": f"{platform.machine()} {platform.system()} {platform.release()}, {os.cpu_count()} cores",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=20)
-    args = parser.parse_args()
-    reason = lab_available()
-    if reason:
-        raise SystemExit(f"cannot run: {reason}")
-    results = asyncio.run(run(args.runs))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    run_lab_benchmark(__doc__, 20, RESULTS, run)
 
 
 if __name__ == "__main__":

@@ -14,26 +14,18 @@ set-up adds on top of what any camera page costs.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
-import platform
 import statistics
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.lab import CHROMIUM_FLAGS, Lab, LabServer, lab_available
+from bench.lab_runner import percentile, run_lab_benchmark
+from tests.e2e.lab import CHROMIUM_FLAGS, Lab, LabServer
 
 RESULTS = Path(__file__).resolve().parent / "results" / "join.json"
 
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
-    return ordered[index]
 
 
 async def login(page: Any, url: str) -> None:
@@ -123,28 +115,12 @@ async def run(runs: int) -> dict[str, Any]:
         "floor_ms_median": round(median_floor, 1),
         "join_vs_floor_ratio": round(median_join / median_floor, 2),
         "runs": runs,
-        "machine": f"{platform.machine()} {platform.system()} {platform.release()}, {_cores()} cores",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 
-def _cores() -> int:
-    import os
-
-    return os.cpu_count() or 0
-
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=10)
-    args = parser.parse_args()
-    reason = lab_available()
-    if reason:
-        raise SystemExit(f"cannot run: {reason}")
-    results = asyncio.run(run(args.runs))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    run_lab_benchmark(__doc__, 10, RESULTS, run)
 
 
 if __name__ == "__main__":

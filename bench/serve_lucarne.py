@@ -86,12 +86,18 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--username", default="bench")
     parser.add_argument("--password", default="correct horse battery")
+    parser.add_argument("--route-cache-s", type=float, default=None,
+                        help="diagnosis only: override server.calls.ROUTE_CACHE_S (default: unchanged, 1 s)")
     parser.add_argument("--profile", type=Path, default=None,
                         help="SIGUSR1 starts cProfile, SIGUSR2 stops it and writes the stats here")
     args = parser.parse_args()
     # Production logs at INFO; nothing on the signaling happy path logs, so WARNING changes no hot path.
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     _raise_fd_limit()
+    if args.route_cache_s is not None:
+        import server.calls
+
+        server.calls.ROUTE_CACHE_S = args.route_cache_s
     workdir = Path(tempfile.mkdtemp(prefix="lucarne-sigbench-"))
     try:
         asyncio.run(serve(args.port, args.username, args.password, workdir, args.profile))

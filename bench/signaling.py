@@ -82,6 +82,8 @@ def free_port() -> int:
 class Server:
     """A server under test as its own process, pinned to SERVER_CORE."""
 
+    extra_args: list[str] = []  # Lucarne only (diagnosis: --route-cache-s)
+
     def __init__(self, kind: str, profile: Path | None = None) -> None:
         self.kind = kind
         self.port = free_port()
@@ -89,7 +91,7 @@ class Server:
         module = "bench.serve_lucarne" if kind == "lucarne" else "bench.bare_relay"
         command = [PYTHON, "-m", module, "--port", str(self.port)]
         if kind == "lucarne":
-            command += ["--username", USERNAME, "--password", PASSWORD]
+            command += ["--username", USERNAME, "--password", PASSWORD, *Server.extra_args]
             if profile is not None:
                 command += ["--profile", str(profile)]
         if _pinning():
@@ -543,6 +545,8 @@ def summarise(runs: list[dict[str, dict[str, Any]]], args: argparse.Namespace) -
                                     for run in runs)
     out["lucarne_rate_guard_engaged"] = sum(run["lucarne"]["saturation"]["guard_engaged"] for run in runs)
     out["rtt_lost"] = sum(run[kind]["rtt"]["lost"] for run in runs for kind in ("lucarne", "bare"))
+    if args.route_cache_s is not None:
+        out["route_cache_s_override"] = args.route_cache_s
     out["pairs"] = args.pairs
     out["idle_connections"] = args.idle
     out["measure_s"] = args.measure
@@ -613,6 +617,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--measure", type=float, default=10.0)
     parser.add_argument("--profile", action="store_true", help="one Lucarne saturation window under cProfile")
+    parser.add_argument("--route-cache-s", type=float, default=None,
+                        help="diagnosis only: override Lucarne's signaling route cache TTL (default 1 s)")
     parser.add_argument("--no-write", action="store_true", help="print, do not write bench/results/signaling.json")
     args = parser.parse_args()
     if not 1 <= args.runs <= 10 or not 1 <= args.pairs <= 1000 or not 1 <= args.idle <= 5000 \
@@ -622,6 +628,8 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if _pinning():
         os.sched_setaffinity(0, {CLIENT_CORE})
+    if args.route_cache_s is not None:
+        Server.extra_args = ["--route-cache-s", str(args.route_cache_s)]
     if args.profile:
         asyncio.run(profile(args))
         return

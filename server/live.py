@@ -57,7 +57,10 @@ class LiveView:
             self._live.setdefault(case_id, _Case()).source = source
             source.start()
             await self._cases.record(case_id, caller.actor, "stream.started", {})
-            await source.ended.wait()
+            try:
+                await source.ended.wait()
+            finally:
+                await self._cases.record(case_id, caller.actor, "stream.stopped", {})
 
         try:
             answer = await self._peers.answer(f"caller:{case_id}", offer_sdp, on_track)

@@ -20,18 +20,37 @@ async function event(kind, detail = {}) {
   });
 }
 
+// A full-resolution photo where the phone supports ImageCapture; otherwise a frame of the preview.
+async function snapshot() {
+  const track = stream && stream.getVideoTracks()[0];
+  if (track && window.ImageCapture) {
+    try {
+      return await new ImageCapture(track).takePhoto();
+    } catch (error) {
+      // fall back to the preview frame below
+    }
+  }
+  return null;
+}
+
 async function photo(source = 'photo') {
+  const full = source === 'photo' ? await snapshot() : null;
+  if (full) return upload(full, source);
   const video = $('#preview');
   const canvas = document.createElement('canvas');
   canvas.width = video.videoWidth;
   canvas.height = video.videoHeight;
   canvas.getContext('2d').drawImage(video, 0, 0);
   const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/jpeg', 0.9));
+  return upload(blob, source);
+}
+
+async function upload(blob, source) {
   const query = location ? `?source=${source}&lat=${location.lat}&lon=${location.lon}` : `?source=${source}`;
   const response = await fetch(`/api/caller/stills${query}`, {
     method: 'POST',
     credentials: 'same-origin',
-    headers: { 'Content-Type': 'image/jpeg', 'X-CSRF-Token': boot.csrf },
+    headers: { 'Content-Type': blob.type === 'image/png' ? 'image/png' : 'image/jpeg', 'X-CSRF-Token': boot.csrf },
     body: blob,
   });
   $('#caller-status').textContent = response.ok ? t('caller_sent') : `${response.status}`;
@@ -152,6 +171,8 @@ $('#share-location').onclick = () => navigator.geolocation.getCurrentPosition((p
 });
 $('#stop').onclick = async () => {
   if (stream) for (const track of stream.getTracks()) track.stop();
+  if (window.lucarne.pc) window.lucarne.pc.close();
+  stream = null;
   await event('sharing.stopped');
   step('stopped');
 };

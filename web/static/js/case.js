@@ -74,6 +74,10 @@ async function poll() {
       const item = document.createElement('li');
       item.dataset.kind = event.kind;
       item.textContent = `${event.at.slice(11, 19)} ${event.kind} ${describe(event)}`;
+      if (event.kind === 'link.refused') {
+        $('#status').textContent = `⚠ ${event.kind}: ${event.detail.reason}`;
+        $('#status').classList.add('alert');
+      }
       if (event.kind === 'caller.torch' && event.detail.supported === false) {
         $('#status').textContent = boot.torchUnavailable || 'torch not available on this phone';
       }

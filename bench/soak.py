@@ -1,0 +1,130 @@
+"""Soak: repeated caller sessions through the server's media path must give memory, tasks and file
+descriptors back.
+
+Each cycle runs the real path in one process: an aiortc "phone" publishes a 640x480 test pattern to a
+``media.PeerRegistry`` peer whose track feeds a ``LiveSource`` (decode + fan-out), a viewer subscribes
+through the server, a still is captured and encoded, then everything is closed. Baseline in the same run: the
+process's RSS, task count and open descriptors after the warm-up cycles. The ratio compares the end state with it.
+
+    .venv/bin/python -m bench.soak --cycles 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+from bench.lab_runner import machine, now_iso
+from media import LiveSource, MediaSettings, PeerRegistry, encode_jpeg
+from tests.media.test_peers import QuadrantTrack
+
+RESULTS = Path(__file__).resolve().parent / "results" / "soak.json"
+
+
+def rss_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def one_cycle(registry: PeerRegistry, index: int) -> None:
+    sources: list[LiveSource] = []
+
+    async def publish(peer_id: str, track: MediaStreamTrack) -> None:
+        source = LiveSource(track)
+        sources.append(source)
+        source.start()
+        await source.ended.wait()
+
+    phone = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    viewer = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        phone.addTrack(QuadrantTrack())
+        await phone.setLocalDescription(await phone.createOffer())
+        answer = await registry.answer(f"caller-{index}", phone.localDescription.sdp, publish)
+        await phone.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+        while not sources:
+            await asyncio.sleep(0.02)
+        await sources[0].latest.wait_first(10)
+        viewer.addTransceiver("video", direction="recvonly")
+        await viewer.setLocalDescription(await viewer.createOffer())
+
+        async def ignore(peer_id: str, track: MediaStreamTrack) -> None:
+            return None
+
+        answer = await registry.answer(f"viewer-{index}", viewer.localDescription.sdp, ignore,
+                                       send=(sources[0].subscribe(),))
+        await viewer.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+        await asyncio.sleep(0.5)
+        frame = sources[0].latest.frame
+        assert frame is not None
+        await encode_jpeg(frame)
+    finally:
+        for source in sources:
+            await source.stop()
+        await registry.close_all()
+        await phone.close()
+        await viewer.close()
+
+
+def snapshot() -> dict[str, int]:
+    gc.collect()
+    return {"rss_kb": rss_kb(), "tasks": len(asyncio.all_tasks()), "fds": open_fds()}
+
+
+async def run(cycles: int, warmup: int) -> dict[str, Any]:
+    registry = PeerRegistry(MediaSettings(host_addresses=("127.0.0.1",)))
+    for index in range(warmup):
+        await one_cycle(registry, index)
+    await asyncio.sleep(1)
+    baseline = snapshot()
+    checkpoints = []
+    for index in range(cycles):
+        await one_cycle(registry, warmup + index)
+        if (index + 1) % 10 == 0:
+            await asyncio.sleep(0.5)
+            checkpoints.append(snapshot()["rss_kb"])
+            print(f"cycle {index + 1}: rss {checkpoints[-1]} kB")
+    await asyncio.sleep(1)
+    end = snapshot()
+    return {
+        "cycles": cycles,
+        "warmup_cycles": warmup,
+        "baseline_rss_kb": baseline["rss_kb"],
+        "end_rss_kb": end["rss_kb"],
+        "rss_end_vs_baseline_ratio": round(end["rss_kb"] / baseline["rss_kb"], 3),
+        "rss_growth_kb_per_cycle": round((end["rss_kb"] - baseline["rss_kb"]) / cycles, 1),
+        "rss_checkpoints_kb": " ".join(str(value) for value in checkpoints),
+        "baseline_tasks": baseline["tasks"],
+        "end_tasks": end["tasks"],
+        "baseline_fds": baseline["fds"],
+        "end_fds": end["fds"],
+        "peers_left": len(registry),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cycles", type=int, default=60)
+    parser.add_argument("--warmup", type=int, default=5)
+    args = parser.parse_args()
+    figures = {**asyncio.run(run(args.cycles, args.warmup)), "machine": machine(), "date": now_iso()}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()

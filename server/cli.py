@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import asyncio
 import getpass
@@ -115,12 +116,20 @@ def _dev_certs(settings: Settings) -> None:
     print(describe(paths))
 
 
+def _is_lan_ipv4(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.version == 4 and not address.is_loopback
+
+
 def _lan_settings(settings: Settings) -> Settings:
     """Development default: links name this machine's LAN address so a phone on the same Wi-Fi can open them;
     the practitioner may still browse via localhost."""
     from .certs import local_hosts
 
-    lan = [h for h in local_hosts() if h.count(".") == 3 and not h.startswith("127.")]
+    lan = [h for h in local_hosts() if _is_lan_ipv4(h)]
     localhost = (f"https://localhost:{settings.port}", f"https://127.0.0.1:{settings.port}")
     if not lan:
         return settings

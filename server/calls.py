@@ -30,7 +30,10 @@ from .turn import ice_configuration
 __all__ = ["CallRules", "cookie_token"]
 
 _OPEN = ("scheduled", "in_progress")
-ROUTE_CACHE_S = 1.0
+# An allowed route is re-checked every 10 s (a refusal every second). Changes made in this process clear the
+# routes of the participant concerned at once; a change made by another process is seen within these delays.
+ROUTE_CACHE_S = 10.0
+DENIED_CACHE_S = 1.0
 
 
 def cookie_token(cookie_header: str | None) -> str | None:
@@ -107,7 +110,7 @@ class CallRules:
                 _event(session, consultation.id, self._clock, member.participant_id, "started")
             _event(session, consultation.id, self._clock, member.participant_id, "admitted", target.id)
             admitted = _member(target)
-        self.forget_routes()
+        self.forget_routes(participant_id)
         await self._audit.record(AuditEvent(member.participant_id, member.kind, "call.admit",
                                             f"consultation:{member.consultation_id}", "ok"))
         return admitted
@@ -130,9 +133,8 @@ class CallRules:
             return _member(row), [_member(other) for other in others]
 
     async def signal_route(self, member: Member, to: str) -> bool | None:
-        """Checked against the database, then cached for ``ROUTE_CACHE_S``: signaling bursts (an offer and a
-        dozen candidates) cost one lookup. Local state changes clear the cache at once; a change made by
-        another process is seen within ``ROUTE_CACHE_S``."""
+        """Checked against the database, then cached (``ROUTE_CACHE_S``, ``DENIED_CACHE_S``): a call's signaling
+        (an offer, a dozen candidates, restarts) costs one lookup instead of one per message."""
         key = (member.participant_id, to)
         now = time.monotonic()
         cached = self._routes.get(key)
@@ -141,7 +143,7 @@ class CallRules:
         route = await self._lookup_route(member, to)
         if len(self._routes) > 10_000:
             self._routes.clear()
-        self._routes[key] = (now + ROUTE_CACHE_S, route)
+        self._routes[key] = (now + (DENIED_CACHE_S if route is None else ROUTE_CACHE_S), route)
         return route
 
     async def _lookup_route(self, member: Member, to: str) -> bool | None:
@@ -164,9 +166,13 @@ class CallRules:
         )
         return bool(target and target.online) if allowed else None
 
-    def forget_routes(self) -> None:
-        """Drop cached signaling routes (after admission, departure, end or presence changes)."""
-        self._routes.clear()
+    def forget_routes(self, participant_id: str | None = None) -> None:
+        """Drop cached signaling routes of one participant (admission, departure, presence), or all (end)."""
+        if participant_id is None:
+            self._routes.clear()
+            return
+        for key in [key for key in self._routes if participant_id in key]:
+            del self._routes[key]
 
     async def chat(self, member: Member, text: str) -> dict[str, Any]:
         now = self._clock.now()
@@ -196,7 +202,7 @@ class CallRules:
                 _check(PARTICIPANT, row.state, "left")
                 row.state = "left"
             _event(session, row.consultation_id, self._clock, row.id, "left")
-        self.forget_routes()
+        self.forget_routes(member.participant_id)
 
     async def presence(self, member: Member, online: bool, connection: str) -> None:
         async with self._sessions.begin() as session:
@@ -205,7 +211,7 @@ class CallRules:
                 row.online, row.connection = True, connection
             elif row.connection == connection:
                 row.online = False
-        self.forget_routes()
+        self.forget_routes(member.participant_id)
 
     async def waiting_room(self, consultation_id: str) -> list[dict[str, Any]]:
         async with self._sessions() as session:

@@ -4,13 +4,14 @@ owned by one registry that closes them on every path, and still-frame capture of
 Imports only the standard library, aiortc and PyAV; the host wires it to signaling and storage.
 """
 
-from .capture import LatestFrame, encode_jpeg
 from aiortc import MediaStreamTrack
 
-from .live import LiveSource
+from .capture import LatestFrame, encode_jpeg
 from .errors import MediaError, NegotiationFailed, PeerNotFound
+from .forward import ForwardingSource, ForwardTrack
+from .live import LiveSource
 from .peers import PeerRegistry
 from .settings import MediaSettings
 
-__all__ = ["MediaSettings", "PeerRegistry", "LiveSource", "MediaStreamTrack", "LatestFrame", "encode_jpeg", "MediaError", "PeerNotFound",
+__all__ = ["MediaSettings", "PeerRegistry", "LiveSource", "ForwardingSource", "ForwardTrack", "MediaStreamTrack", "LatestFrame", "encode_jpeg", "MediaError", "PeerNotFound",
            "NegotiationFailed"]

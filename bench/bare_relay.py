@@ -51,7 +51,7 @@ async def relay(request: web.Request) -> web.WebSocketResponse:
 async def serve(port: int) -> None:
     app = web.Application()
     app.router.add_get("/ws", relay)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port, backlog=2048).start()
     stop = asyncio.Event()

@@ -82,7 +82,7 @@ def free_port() -> int:
 class Server:
     """A server under test as its own process, pinned to SERVER_CORE."""
 
-    extra_args: list[str] = []  # Lucarne only (diagnosis: --route-cache-s)
+    extra_args: list[str] = []  # Lucarne only, diagnosis flags of bench/serve_lucarne.py
 
     def __init__(self, kind: str, profile: Path | None = None) -> None:
         self.kind = kind
@@ -96,27 +96,39 @@ class Server:
                 command += ["--profile", str(profile)]
         if _pinning():
             command = ["taskset", "-c", str(SERVER_CORE), *command]
-        self.proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
+        # The server's stderr goes to a file (shutdown cancels in-flight database work, which logs noisily);
+        # its tail is shown if the server fails to start.
+        handle, log_name = tempfile.mkstemp(prefix=f"lucarne-bench-{kind}-", suffix=".log")
+        os.close(handle)
+        self.log = Path(log_name)
+        with self.log.open("w") as log:
+            self.proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True)
         self.pid = self.proc.pid
 
     async def ready(self, timeout: float = 60) -> None:
         assert self.proc.stdout is not None
         line = await asyncio.wait_for(asyncio.to_thread(self.proc.stdout.readline), timeout)
         if line.strip() != "READY":
-            self.stop()
-            raise RuntimeError(f"{self.kind} server did not start (said {line!r})")
+            await asyncio.sleep(0.5)
+            told = self.log.read_text()[-3000:]
+            await self.stop()
+            raise RuntimeError(f"{self.kind} server did not start (said {line!r}); its stderr ends with:\n{told}")
 
     def signal(self, signum: int) -> None:
         self.proc.send_signal(signum)
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
+        """SIGTERM, waiting without blocking the client loop (the server's shutdown closes our sockets)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
+                await asyncio.wait_for(asyncio.to_thread(self.proc.wait), 15)
+            except TimeoutError:
                 self.proc.kill()
-                self.proc.wait(5)
+                await asyncio.to_thread(self.proc.wait, 5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self.log.unlink(missing_ok=True)
 
     def rss_kb(self) -> int:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
@@ -393,17 +405,30 @@ async def round_trips(server: Server, pairs: list[tuple[Peer, Peer]], measure: f
     while STATE.sent_at and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     STATE.mode = "idle"
-    measured = sorted(1000 * rtt for seq, rtt in STATE.rtts.items() if seq >= warm)
+    now = time.perf_counter()
+    measured = [1000 * rtt for seq, rtt in STATE.rtts.items() if seq >= warm]
+    # A round trip still missing after the 3 s grace counts with the time waited so far (a lower bound), so
+    # losses raise the percentiles instead of vanishing from them.
+    missing = [1000 * (now - sent) for seq, sent in STATE.sent_at.items() if seq >= warm]
+    measured = sorted(measured + missing)
     elapsed = t1 - t0
+    # Worst round trip of each second of sending (seq n was due at n / RTT_RATE): shows whether slow round
+    # trips are spread out or come in bursts.
+    worst: dict[int, float] = {}
+    for seq, rtt in [*STATE.rtts.items(), *((seq, now - sent) for seq, sent in STATE.sent_at.items())]:
+        if seq >= warm:
+            second = (seq - warm) // RTT_RATE
+            worst[second] = max(worst.get(second, 0.0), 1000 * rtt)
     return {
         "p50_ms": percentile(measured, 0.50),
         "p90_ms": percentile(measured, 0.90),
         "p99_ms": percentile(measured, 0.99),
         "relayed_per_s": 2 * (total - warm) / elapsed,
-        "lost": total - warm - len(measured),
+        "lost": len(missing),
         "server_cpu": (server1 - server0) / elapsed,
         "client_cpu": (client1 - client0) / elapsed,
         "ack_errors": STATE.ack_errors - errors0,
+        "worst_per_second_ms": [round(worst[second], 1) for second in sorted(worst)],
     }
 
 
@@ -445,17 +470,18 @@ async def idle_memory(kind: str, connections: int) -> dict[str, float]:
             setup_s = time.perf_counter() - started
             await asyncio.sleep(2)
             after = server.rss_kb()
-            server.stop()  # the server goes first; the client's sockets then close with the session
+            await server.stop()  # the server goes first; the client's sockets then close with the session
             for item in opened:
                 if isinstance(item, SioConnection) and item._reader is not None:
                     item._reader.cancel()
         return {"rss_before_kb": before, "rss_after_kb": after, "kb_per_connection": (after - before) / connections,
                 "connects_per_s": connections / setup_s}
     finally:
-        server.stop()
+        await server.stop()
 
 
 async def one_server(kind: str, args: argparse.Namespace) -> dict[str, Any]:
+    began = time.perf_counter()
     server = Server(kind)
     try:
         await server.ready()
@@ -468,12 +494,16 @@ async def one_server(kind: str, args: argparse.Namespace) -> dict[str, Any]:
             sat = await saturate(server, pairs, args.warmup, args.measure)
             await asyncio.sleep(1)
             rtt = await round_trips(server, pairs, args.measure)
-            server.stop()
+            if STATE.first_error:
+                print(f"  {kind}: first refused ack: {STATE.first_error}", flush=True)
+                STATE.first_error = ""
+            await server.stop()
             abandon(pairs)
     finally:
-        server.stop()
+        await server.stop()
     memory = await idle_memory(kind, args.idle)
-    return {"setup_s": setup_s, "saturation": sat, "rtt": rtt, "memory": memory}
+    return {"setup_s": setup_s, "saturation": sat, "rtt": rtt, "memory": memory,
+            "wall_s": time.perf_counter() - began}
 
 
 def abandon(pairs: list[tuple[Peer, Peer]]) -> None:
@@ -495,11 +525,12 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def describe(kind: str, result: dict[str, Any]) -> str:
     sat, rtt, mem = result["saturation"], result["rtt"], result["memory"]
-    return (f"  {kind:7s} setup {result['setup_s']:.1f} s | {sat['msgs_per_s']:8.0f} msg/s, "
+    return (f"  {kind:7s} [{result['wall_s']:.0f} s] setup {result['setup_s']:.1f} s | {sat['msgs_per_s']:8.0f} msg/s, "
             f"{sat['us_per_msg']:5.1f} us/msg, server {sat['server_cpu']:.2f} / client {sat['client_cpu']:.2f} core, "
             f"{sat['per_connection_sends_per_s']:.1f}/s per conn, ack errors {sat['ack_errors']}, "
             f"guard {sat['guard_engaged']} | rtt@{rtt['relayed_per_s']:.0f}/s p50 {rtt['p50_ms']:.2f} "
-            f"p99 {rtt['p99_ms']:.2f} ms (lost {rtt['lost']}, server {rtt['server_cpu']:.2f} core) | "
+            f"p99 {rtt['p99_ms']:.2f} ms (lost {rtt['lost']}, server {rtt['server_cpu']:.2f} core, worst per second "
+            f"{'/'.join(f'{ms:.0f}' for ms in rtt['worst_per_second_ms'])} ms) | "
             f"{mem['kb_per_connection']:.1f} KB/conn ({mem['rss_before_kb'] / 1024:.1f} -> "
             f"{mem['rss_after_kb'] / 1024:.1f} MB, {mem['connects_per_s']:.0f} conn/s)")
 
@@ -524,12 +555,17 @@ def summarise(runs: list[dict[str, dict[str, Any]]], args: argparse.Namespace) -
         out[f"{sat}_min"] = round(min(values(kind, "saturation", "msgs_per_s")))
         out[f"{sat}_max"] = round(max(values(kind, "saturation", "msgs_per_s")))
         out[f"{kind}_us_per_msg"] = round(med(kind, "saturation", "us_per_msg"), 1)
+        out[f"{kind}_us_per_msg_min"] = round(min(values(kind, "saturation", "us_per_msg")), 1)
+        out[f"{kind}_us_per_msg_max"] = round(max(values(kind, "saturation", "us_per_msg")), 1)
         out[f"{kind}_server_cpu_at_saturation"] = round(med(kind, "saturation", "server_cpu"), 2)
         out[f"{kind}_client_cpu_at_saturation"] = round(med(kind, "saturation", "client_cpu"), 2)
         prefix = "" if kind == "lucarne" else "bare_"
         for q in ("p50", "p90", "p99"):
             out[f"{prefix}{q}_ms_at_1000"] = round(med(kind, "rtt", f"{q}_ms"), 2)
-        out[f"{prefix}p99_ms_at_1000_max"] = round(max(values(kind, "rtt", "p99_ms")), 2)
+        for q in ("p50", "p99"):
+            out[f"{prefix}{q}_ms_at_1000_min"] = round(min(values(kind, "rtt", f"{q}_ms")), 2)
+            out[f"{prefix}{q}_ms_at_1000_max"] = round(max(values(kind, "rtt", f"{q}_ms")), 2)
+        out[f"{kind}_rtt_lost"] = sum(run[kind]["rtt"]["lost"] for run in runs)
         out[f"{kind}_server_cpu_at_1000"] = round(med(kind, "rtt", "server_cpu"), 2)
         if kind == "bare":
             out["bare_kb_per_idle_connection"] = round(med(kind, "memory", "kb_per_connection"), 1)
@@ -544,9 +580,11 @@ def summarise(runs: list[dict[str, dict[str, Any]]], args: argparse.Namespace) -
     out["lucarne_ack_errors"] = sum(run["lucarne"]["saturation"]["ack_errors"] + run["lucarne"]["rtt"]["ack_errors"]
                                     for run in runs)
     out["lucarne_rate_guard_engaged"] = sum(run["lucarne"]["saturation"]["guard_engaged"] for run in runs)
-    out["rtt_lost"] = sum(run[kind]["rtt"]["lost"] for run in runs for kind in ("lucarne", "bare"))
-    if args.route_cache_s is not None:
-        out["route_cache_s_override"] = args.route_cache_s
+    if Server.extra_args:
+        out["diagnosis_server_flags"] = " ".join(Server.extra_args)
+    from server.calls import ROUTE_CACHE_S
+
+    out["lucarne_route_cache_s"] = ROUTE_CACHE_S  # the shipped value, unless diagnosis_server_flags overrides it
     out["pairs"] = args.pairs
     out["idle_connections"] = args.idle
     out["measure_s"] = args.measure
@@ -577,36 +615,115 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     runs: list[dict[str, dict[str, Any]]] = []
     for index in range(args.runs):
         order = ("lucarne", "bare") if index % 2 == 0 else ("bare", "lucarne")
+        if args.only:
+            order = (args.only,)
         print(f"run {index + 1}/{args.runs}", flush=True)
         result: dict[str, dict[str, Any]] = {}
         for kind in order:
             result[kind] = await one_server(kind, args)
             print(describe(kind, result[kind]), flush=True)
         runs.append(result)
+    if args.only:
+        raise SystemExit(f"--only {args.only}: nothing summarised or written")
     return summarise(runs, args)
 
 
 async def profile(args: argparse.Namespace) -> None:
-    import pstats
-
-    stats_file = Path(tempfile.mkdtemp(prefix="lucarne-prof-")) / "server.prof"
-    server = Server("lucarne", profile=stats_file)
+    """One Lucarne saturation window, profiled: cProfile (in-process, slows the server about 2×) or, with
+    ``--py-spy BIN``, py-spy sampling the server from outside (no slowdown); prints self time by package."""
+    workdir = Path(tempfile.mkdtemp(prefix="lucarne-prof-"))
+    stats_file = workdir / ("server.txt" if args.py_spy else "server.prof")
+    server = Server("lucarne", profile=None if args.py_spy else stats_file)
+    spy: subprocess.Popen[bytes] | None = None
     try:
         await server.ready()
         async with new_session() as session:
             pairs = await lucarne_pairs(session, server.url, args.pairs)
-            sat = await saturate(server, pairs, args.warmup, args.measure, profile=True)
-            print(f"under cProfile: {sat['msgs_per_s']:.0f} msg/s, {sat['us_per_msg']:.0f} us/msg "
-                  "(profiling overhead included)")
+            spawned: list[subprocess.Popen[bytes]] = []
+
+            async def sample_measured_window() -> None:
+                await asyncio.sleep(args.warmup)
+                spawned.append(subprocess.Popen(
+                    [args.py_spy, "record", "-p", str(server.pid), "-d", str(max(1, int(args.measure))), "-r", "200",
+                     "-f", "raw", "-o", str(stats_file), "--threads", "--nonblocking"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+            sampler = asyncio.create_task(sample_measured_window()) if args.py_spy else None
+            sat = await saturate(server, pairs, args.warmup, args.measure, profile=not args.py_spy)
+            if sampler is not None:
+                await sampler
+                spy = spawned[0]
+            print(f"profiled window: {sat['msgs_per_s']:.0f} msg/s, {sat['us_per_msg']:.0f} us/msg, "
+                  f"server {sat['server_cpu']:.2f} core")
+            if spy is not None:
+                await asyncio.to_thread(spy.wait, 30)
             await asyncio.sleep(1)
-            server.stop()
+            await server.stop()
             abandon(pairs)
     finally:
-        server.stop()
-    stats = pstats.Stats(str(stats_file))
-    stats.sort_stats("tottime").print_stats(35)
-    stats.sort_stats("cumulative").print_stats(45)
+        await server.stop()
+    if args.py_spy:
+        print_collapsed(stats_file)
+    else:
+        import pstats
+
+        stats = pstats.Stats(str(stats_file))
+        stats.sort_stats("tottime").print_stats(35)
     print(f"stats: {stats_file}")
+
+
+def _package(frame: str) -> str:
+    """'Class.function (pkg/module.py:12)' → its owner: a package, a stdlib module or one of our files."""
+    match = re.search(r"\(([^()]*?):\d+\)$", frame)
+    path = match.group(1) if match else frame
+    parts = path.split("/")
+    top = parts[0].removesuffix(".py")
+    if top in ("engineio", "socketio", "aiohttp"):
+        return "/".join(parts[:2])
+    if top in ("signaling", "server", "bench"):
+        return path
+    if top in sys.stdlib_module_names:
+        return f"stdlib:{top}"
+    return top
+
+
+def print_collapsed(path: Path) -> None:
+    """Self time by owner, and inclusive time of a few functions that matter, from py-spy's collapsed stacks."""
+    import collections
+
+    own: collections.Counter[str] = collections.Counter()
+    inclusive: collections.Counter[str] = collections.Counter()
+    total = 0
+    watched = ("_signal (signaling/server.py", "signal_route (server/calls.py", "_lookup_route (server/calls.py",
+               "parse_signal (", "emit (socketio/async_server.py", "data_is_binary (",
+               "_send_packet (socketio/async_server.py", "writer (engineio/async_socket.py",
+               "_websocket_handler (engineio/async_socket.py", "_run_once (asyncio/base_events.py",
+               "select (selectors.py", "dumps (json/__init__.py", "loads (json/__init__.py", "_take_token (")
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        samples = int(count)
+        frames = stack.split(";")
+        if frames and frames[0].startswith(("thread ", "process ")):
+            frames = frames[1:]
+        if not frames:
+            continue
+        total += samples
+        own[_package(frames[-1])] += samples
+        seen = set()
+        for frame in frames:
+            for key in watched:
+                if key in frame and key not in seen:
+                    seen.add(key)
+                    inclusive[key] += samples
+    print(f"{total} samples (all threads)")
+    print("self time by owner:")
+    for name, samples in own.most_common(25):
+        print(f"  {100 * samples / total:5.1f}%  {name}")
+    print("inclusive time of watched functions:")
+    for name, samples in inclusive.most_common():
+        print(f"  {100 * samples / total:5.1f}%  {name.rstrip(' (')}")
 
 
 def main() -> None:
@@ -616,9 +733,13 @@ def main() -> None:
     parser.add_argument("--idle", type=int, default=1000, help="idle connections for the memory figure")
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--measure", type=float, default=10.0)
-    parser.add_argument("--profile", action="store_true", help="one Lucarne saturation window under cProfile")
+    parser.add_argument("--profile", action="store_true", help="one Lucarne saturation window, profiled")
+    parser.add_argument("--py-spy", default="", help="with --profile: sample with this py-spy binary, not cProfile")
     parser.add_argument("--route-cache-s", type=float, default=None,
                         help="diagnosis only: override Lucarne's signaling route cache TTL (default 1 s)")
+    parser.add_argument("--diag-uvloop", action="store_true", help="diagnosis only: Lucarne server on uvloop")
+    parser.add_argument("--diag-orjson", action="store_true", help="diagnosis only: Lucarne's packets via orjson")
+    parser.add_argument("--only", choices=("lucarne", "bare"), help="development: one server, no summary")
     parser.add_argument("--no-write", action="store_true", help="print, do not write bench/results/signaling.json")
     args = parser.parse_args()
     if not 1 <= args.runs <= 10 or not 1 <= args.pairs <= 1000 or not 1 <= args.idle <= 5000 \
@@ -629,7 +750,15 @@ def main() -> None:
     if _pinning():
         os.sched_setaffinity(0, {CLIENT_CORE})
     if args.route_cache_s is not None:
-        Server.extra_args = ["--route-cache-s", str(args.route_cache_s)]
+        Server.extra_args += ["--route-cache-s", str(args.route_cache_s)]
+    if args.diag_uvloop:
+        Server.extra_args.append("--uvloop")
+    if args.diag_orjson:
+        Server.extra_args.append("--orjson")
+    if Server.extra_args:
+        print(f"DIAGNOSIS: Lucarne server runs with {' '.join(Server.extra_args)} (not the shipped configuration); "
+              "bench/results/signaling.json is not written")
+        args.no_write = True
     if args.profile:
         asyncio.run(profile(args))
         return

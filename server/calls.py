@@ -6,6 +6,7 @@ server process can take any socket. The ``Member`` a socket holds is a snapshot;
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Mapping
 from http.cookies import CookieError, SimpleCookie
@@ -143,7 +144,10 @@ class CallRules:
         route = await self._lookup_route(member, to)
         if len(self._routes) > 10_000:
             self._routes.clear()
-        self._routes[key] = (now + (DENIED_CACHE_S if route is None else ROUTE_CACHE_S), route)
+        # Spread expiries (50-100 % of the delay) so the routes cached during one busy second do not all
+        # expire together and stall the loop with a burst of lookups.
+        delay = (DENIED_CACHE_S if route is None else ROUTE_CACHE_S) * random.uniform(0.5, 1.0)
+        self._routes[key] = (now + delay, route)
         return route
 
     async def _lookup_route(self, member: Member, to: str) -> bool | None:

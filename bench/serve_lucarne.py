@@ -29,6 +29,7 @@ from server.clock import SystemClock
 from server.config import Settings
 from server.db import open_database
 from server.migrate import upgrade
+from server.runtime import EVENT_LOOPS, freeze_startup_heap, new_event_loop
 
 
 def _raise_fd_limit() -> None:
@@ -56,7 +57,9 @@ async def serve(port: int, username: str, password: str, workdir: Path, profile:
         data_dir=workdir,
     )
     await _prepare(settings, username, password)
-    runner = web.AppRunner(create_app(settings), access_log=None, shutdown_timeout=2)
+    app = create_app(settings)
+    freeze_startup_heap()  # as `lucarne run` does
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port, backlog=2048).start()
     stop = asyncio.Event()
@@ -81,62 +84,24 @@ async def serve(port: int, username: str, password: str, workdir: Path, profile:
         await runner.cleanup()
 
 
-class _OrjsonModule:
-    """The ``json``-module shape python-socketio and python-engineio call (``dumps(obj, separators=...)``)."""
-
-    @staticmethod
-    def dumps(obj: object, **_: object) -> str:
-        import orjson
-
-        return orjson.dumps(obj).decode()
-
-    @staticmethod
-    def loads(text: str | bytes, **_: object) -> object:
-        import orjson
-
-        return orjson.loads(text)
-
-
-def _use_orjson() -> None:
-    # Exactly what socketio.AsyncServer(json=module) does, applied from outside without touching signaling/.
-    import engineio.packet
-    import socketio.packet
-
-    socketio.packet.Packet.json = _OrjsonModule
-    engineio.packet.Packet.json = _OrjsonModule
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--username", default="bench")
     parser.add_argument("--password", default="correct horse battery")
-    parser.add_argument("--route-cache-s", type=float, default=None,
-                        help="diagnosis only: override server.calls.ROUTE_CACHE_S (default: unchanged, 1 s)")
-    parser.add_argument("--uvloop", action="store_true", help="diagnosis only: run on uvloop (must be importable)")
-    parser.add_argument("--orjson", action="store_true",
-                        help="diagnosis only: socket.io/engine.io packets via orjson (what AsyncServer(json=) sets)")
+    parser.add_argument("--event-loop", choices=EVENT_LOOPS, default=Settings.event_loop,
+                        help="the loop `lucarne run` uses by default (LUCARNE_EVENT_LOOP)")
     parser.add_argument("--profile", type=Path, default=None,
                         help="SIGUSR1 starts cProfile, SIGUSR2 stops it and writes the stats here")
     args = parser.parse_args()
     # Production logs at INFO; nothing on the signaling happy path logs, so WARNING changes no hot path.
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     _raise_fd_limit()
-    if args.route_cache_s is not None:
-        import server.calls
-
-        server.calls.ROUTE_CACHE_S = args.route_cache_s
-    if args.orjson:
-        _use_orjson()
     workdir = Path(tempfile.mkdtemp(prefix="lucarne-sigbench-"))
     main_coroutine = serve(args.port, args.username, args.password, workdir, args.profile)
     try:
-        if args.uvloop:
-            import uvloop
-
-            uvloop.run(main_coroutine)
-        else:
-            asyncio.run(main_coroutine)
+        with asyncio.Runner(loop_factory=lambda: new_event_loop(args.event_loop)) as runner:
+            runner.run(main_coroutine)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -582,9 +582,12 @@ def summarise(runs: list[dict[str, dict[str, Any]]], args: argparse.Namespace) -
     out["lucarne_rate_guard_engaged"] = sum(run["lucarne"]["saturation"]["guard_engaged"] for run in runs)
     if Server.extra_args:
         out["diagnosis_server_flags"] = " ".join(Server.extra_args)
-    from server.calls import ROUTE_CACHE_S
+    from server.calls import SINGLE_PROCESS_ROUTE_CACHE_S
+    from server.config import Settings
 
-    out["lucarne_route_cache_s"] = ROUTE_CACHE_S  # the shipped value, unless diagnosis_server_flags overrides it
+    out["lucarne_route_cache_s"] = SINGLE_PROCESS_ROUTE_CACHE_S  # one process, no message queue: the shipped value
+    out["lucarne_event_loop"] = Settings.event_loop  # the shipped default, unless diagnosis_server_flags overrides it
+    out["bare_event_loop"] = "asyncio"
     out["pairs"] = args.pairs
     out["idle_connections"] = args.idle
     out["measure_s"] = args.measure
@@ -735,10 +738,8 @@ def main() -> None:
     parser.add_argument("--measure", type=float, default=10.0)
     parser.add_argument("--profile", action="store_true", help="one Lucarne saturation window, profiled")
     parser.add_argument("--py-spy", default="", help="with --profile: sample with this py-spy binary, not cProfile")
-    parser.add_argument("--route-cache-s", type=float, default=None,
-                        help="diagnosis only: override Lucarne's signaling route cache TTL (default 1 s)")
-    parser.add_argument("--diag-uvloop", action="store_true", help="diagnosis only: Lucarne server on uvloop")
-    parser.add_argument("--diag-orjson", action="store_true", help="diagnosis only: Lucarne's packets via orjson")
+    parser.add_argument("--diag-asyncio", action="store_true",
+                        help="diagnosis only: Lucarne server on the standard asyncio loop instead of uvloop")
     parser.add_argument("--only", choices=("lucarne", "bare"), help="development: one server, no summary")
     parser.add_argument("--no-write", action="store_true", help="print, do not write bench/results/signaling.json")
     args = parser.parse_args()
@@ -749,12 +750,8 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if _pinning():
         os.sched_setaffinity(0, {CLIENT_CORE})
-    if args.route_cache_s is not None:
-        Server.extra_args += ["--route-cache-s", str(args.route_cache_s)]
-    if args.diag_uvloop:
-        Server.extra_args.append("--uvloop")
-    if args.diag_orjson:
-        Server.extra_args.append("--orjson")
+    if args.diag_asyncio:
+        Server.extra_args += ["--event-loop", "asyncio"]
     if Server.extra_args:
         print(f"DIAGNOSIS: Lucarne server runs with {' '.join(Server.extra_args)} (not the shipped configuration); "
               "bench/results/signaling.json is not written")

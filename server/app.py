@@ -17,7 +17,7 @@ from .accounts import Accounts
 from .api import setup_api_routes
 from .audit import AuditLog
 from .blobs import BlobStore
-from .calls import CallRules
+from .calls import ROUTE_CACHE_S, SINGLE_PROCESS_ROUTE_CACHE_S, CallRules
 from .cases_api import setup_case_routes
 from .clock import Clock, SystemClock
 from .config import Settings
@@ -62,7 +62,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     web_sessions = WebSessions(sessions, clock, settings.session_ttl_s)
     consultations = Consultations(sessions, clock, sealer, LinkSigner(settings.secret_key), audit,
                                   settings.public_url, settings.link_ttl_s)
-    calls = CallRules(sessions, web_sessions, clock, sealer, audit, settings.ice)
+    calls = CallRules(sessions, web_sessions, clock, sealer, audit, settings.ice,
+                      route_cache_s=ROUTE_CACHE_S if settings.redis_url else SINGLE_PROCESS_ROUTE_CACHE_S)
     regulation = RegulationCases(sessions, clock, sealer, LinkSigner(settings.secret_key), audit,
                                  BlobStore(settings.data_dir / "blobs", sealer), _notifier(settings),
                                  settings.public_url, settings.caller_link_ttl_s)
@@ -120,4 +121,5 @@ async def _engine_lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 async def _close_sockets(app: web.Application) -> None:
     await app[signaling_key].sio.shutdown()
+    await app[calls_key].close()
     await app[live_key].close_all()

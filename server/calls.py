@@ -6,8 +6,6 @@ server process can take any socket. The ``Member`` a socket holds is a snapshot;
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Mapping
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
@@ -25,15 +23,18 @@ from .errors import Conflict
 from .ids import new_id
 from .lifecycle import PARTICIPANT, check_transition
 from .models import ChatMessage, Consultation, ConsultationEvent, Participant
+from .route_cache import Route, RouteCache
 from .sessions import COOKIE_NAME, Principal, WebSessions
 from .turn import ice_configuration
 
 __all__ = ["CallRules", "cookie_token"]
 
 _OPEN = ("scheduled", "in_progress")
-# An allowed route is re-checked every 10 s (a refusal every second). Changes made in this process clear the
-# routes of the participant concerned at once; a change made by another process is seen within these delays.
+# An allowed route is re-checked every 10 s when several processes share the database (a refusal every second).
+# A single process makes every change itself and clears the routes concerned at once, so it re-checks allowed
+# routes only every minute, as a safety net.
 ROUTE_CACHE_S = 10.0
+SINGLE_PROCESS_ROUTE_CACHE_S = 60.0
 DENIED_CACHE_S = 1.0
 
 
@@ -53,7 +54,7 @@ def cookie_token(cookie_header: str | None) -> str | None:
 class CallRules:
     def __init__(
         self, sessions: SessionFactory, web_sessions: WebSessions, clock: Clock, sealer: Sealer,
-        audit: AuditLog, ice: IceSettings,
+        audit: AuditLog, ice: IceSettings, *, route_cache_s: float = ROUTE_CACHE_S,
     ) -> None:
         self._sessions = sessions
         self._web_sessions = web_sessions
@@ -61,7 +62,7 @@ class CallRules:
         self._sealer = sealer
         self._audit = audit
         self._ice = ice
-        self._routes: dict[tuple[str, str], tuple[float, bool | None]] = {}
+        self._routes = RouteCache(self._lookup_route, allowed_s=route_cache_s, denied_s=DENIED_CACHE_S)
 
     async def authenticate(self, environ: Mapping[str, Any]) -> Caller | None:
         token = cookie_token(environ.get("HTTP_COOKIE"))
@@ -133,50 +134,37 @@ class CallRules:
             )
             return _member(row), [_member(other) for other in others]
 
-    async def signal_route(self, member: Member, to: str) -> bool | None:
-        """Checked against the database, then cached (``ROUTE_CACHE_S``, ``DENIED_CACHE_S``): a call's signaling
-        (an offer, a dozen candidates, restarts) costs one lookup instead of one per message."""
-        key = (member.participant_id, to)
-        now = time.monotonic()
-        cached = self._routes.get(key)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        route = await self._lookup_route(member, to)
-        if len(self._routes) > 10_000:
-            self._routes.clear()
-        # Spread expiries (50-100 % of the delay) so the routes cached during one busy second do not all
-        # expire together and stall the loop with a burst of lookups.
-        delay = (DENIED_CACHE_S if route is None else ROUTE_CACHE_S) * random.uniform(0.5, 1.0)
-        self._routes[key] = (now + delay, route)
-        return route
+    async def signal_route(self, member: Member, to: str) -> Route:
+        """Checked against the database once, then served from the route cache (``route_cache.py``): a call's
+        signaling (an offer, a dozen candidates, restarts) never waits for the database after its first message."""
+        return await self._routes.get(member.consultation_id, member.participant_id, to)
 
-    async def _lookup_route(self, member: Member, to: str) -> bool | None:
+    async def _lookup_route(self, consultation_id: str, sender_id: str, target_id: str) -> Route:
+        query = (
+            select(Participant.id, Participant.consultation_id, Participant.state, Participant.online,
+                   Consultation.status)
+            .join(Consultation, Consultation.id == Participant.consultation_id)
+            .where(Participant.id.in_([sender_id, target_id]))
+        )
         async with self._sessions() as session:
-            rows = {
-                row.id: row
-                for row in await session.scalars(
-                    select(Participant).where(Participant.id.in_([member.participant_id, to])))
-            }
-            consultation = await session.get(Consultation, member.consultation_id)
-        sender, target = rows.get(member.participant_id), rows.get(to)
+            rows = {row.id: row for row in await session.execute(query)}
+        sender, target = rows.get(sender_id), rows.get(target_id)
         allowed = (
-            consultation is not None
-            and consultation.status == "in_progress"
-            and sender is not None
+            sender is not None
             and target is not None
-            and sender.id != target.id
-            and sender.consultation_id == target.consultation_id == member.consultation_id
+            and sender_id != target_id
+            and sender.consultation_id == target.consultation_id == consultation_id
+            and sender.status == "in_progress"
             and sender.state == target.state == "admitted"
         )
-        return bool(target and target.online) if allowed else None
+        return bool(target.online) if allowed and target is not None else None
 
     def forget_routes(self, participant_id: str | None = None) -> None:
         """Drop cached signaling routes of one participant (admission, departure, presence), or all (end)."""
-        if participant_id is None:
-            self._routes.clear()
-            return
-        for key in [key for key in self._routes if participant_id in key]:
-            del self._routes[key]
+        self._routes.forget(participant_id)
+
+    async def close(self) -> None:
+        await self._routes.close()
 
     async def chat(self, member: Member, text: str) -> dict[str, Any]:
         now = self._clock.now()

@@ -141,6 +141,7 @@ def _lan_settings(settings: Settings) -> Settings:
 
 def _run(settings: Settings, *, demo: bool, dev_certs: bool) -> int:
     from .app import create_app
+    from .runtime import freeze_startup_heap, new_event_loop
     from .tls import server_ssl_context
 
     if dev_certs:
@@ -156,6 +157,8 @@ def _run(settings: Settings, *, demo: bool, dev_certs: bool) -> int:
     context = server_ssl_context(settings.tls_cert, settings.tls_key)
     print(f"Lucarne is serving {settings.public_url}/  (also {', '.join(settings.allowed_origins) or 'no other origin'})")
     print(f"Phones must trust {settings.tls_cert.parent / 'ca.pem'} (see certs/README.md).")
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, ssl_context=context,
-                print=None, access_log=None)
+    app = create_app(settings)
+    freeze_startup_heap()
+    web.run_app(app, host=settings.host, port=settings.port, ssl_context=context, print=None, access_log=None,
+                loop=new_event_loop(settings.event_loop))
     return 0

@@ -59,6 +59,7 @@ class Settings:
     port: int = 8443
     allowed_origins: tuple[str, ...] = ()
     redis_url: str = ""
+    event_loop: str = "uvloop"
     tls_cert: Path | None = None
     tls_key: Path | None = None
     web_dir: Path = PROJECT_ROOT / "web"
@@ -81,6 +82,8 @@ class Settings:
             raise ConfigError("LUCARNE_MASTER_KEY must be 32 bytes (base64-encoded)")
         if not self.public_url.startswith(("https://", "http://")):
             raise ConfigError("LUCARNE_PUBLIC_URL must be an http(s) URL")
+        if self.event_loop not in ("uvloop", "asyncio"):
+            raise ConfigError("LUCARNE_EVENT_LOOP must be uvloop or asyncio")
 
     @property
     def origins(self) -> tuple[str, ...]:
@@ -105,6 +108,7 @@ class Settings:
             port=port,
             allowed_origins=_csv(env.get("LUCARNE_ALLOWED_ORIGINS", "")),
             redis_url=env.get("LUCARNE_REDIS_URL", ""),
+            event_loop=env.get("LUCARNE_EVENT_LOOP", "uvloop"),
             data_dir=var,
             sms_gateway_url=env.get("LUCARNE_SMS_GATEWAY_URL", ""),
             sms_gateway_token=env.get("LUCARNE_SMS_GATEWAY_TOKEN", ""),

@@ -16,6 +16,7 @@ from typing import Any
 import socketio
 
 from . import messages
+from .fastpath import FastSocketServer, encode_event
 from .errors import Denied, InvalidMessage, RateLimited, SignalingError, WrongState
 from .messages import Limits
 from .ports import CallAuthority, Caller, Member
@@ -61,7 +62,8 @@ class CallSignaling:
         self.limits = limits or Limits()
         self._authority = authority
         self._connections: dict[str, _Connection] = {}
-        self.sio = socketio.AsyncServer(
+        self.sio = FastSocketServer(
+            NAMESPACE,
             async_mode="aiohttp",
             cors_allowed_origins=allowed,
             client_manager=client_manager,
@@ -104,30 +106,47 @@ class CallSignaling:
         for event, handler in handlers.items():
             self.sio.on(event, self._guarded(event, handler), namespace=NAMESPACE)
         self.sio.on("*", self._unknown, namespace=NAMESPACE)
+        # The relay itself skips python-socketio's packet layer (fastpath.py); same checks, same acks.
+        self.sio.on_fast("signal", self._fast_guarded("signal", self._signal))
 
     def _guarded(
         self, event: str, handler: Callable[[str, _Connection, Any], Awaitable[Ack]]
     ) -> Callable[..., Awaitable[Ack]]:
         async def run(sid: str, *args: Any) -> Ack:
-            connection = self._connections.get(sid)
-            if connection is None:
-                return _error("forbidden", "not connected")
-            try:
-                if len(args) > 1:
-                    raise InvalidMessage("an event carries one payload object")
-                payload = args[0] if args else None
-                messages.check_size(payload, self.limits)
-                self._take_token(connection)
-                result = await handler(sid, connection, payload)
-                return {"ok": True, **result}
-            except SignalingError as exc:
-                logger.info("event %s refused for %s: %s", event, sid, exc.code)
-                return _error(exc.code, exc.message)
-            except Exception:
-                logger.exception("event %s failed for %s", event, sid)
-                return _error("internal", "the server could not handle this event")
+            if len(args) > 1:
+                return _error("invalid", "an event carries one payload object")
+            payload = args[0] if args else None
+            return await self._run(event, handler, sid, payload, None)
 
         return run
+
+    def _fast_guarded(
+        self, event: str, handler: Callable[[str, _Connection, Any], Awaitable[Ack]]
+    ) -> Callable[[str, Any, int], Awaitable[Ack]]:
+        async def run(sid: str, payload: Any, frame_bytes: int) -> Ack:
+            return await self._run(event, handler, sid, payload, frame_bytes)
+
+        return run
+
+    async def _run(self, event: str, handler: Callable[[str, _Connection, Any], Awaitable[Ack]], sid: str,
+                   payload: Any, frame_bytes: int | None) -> Ack:
+        connection = self._connections.get(sid)
+        if connection is None:
+            return _error("forbidden", "not connected")
+        try:
+            if frame_bytes is None:
+                messages.check_size(payload, self.limits)
+            elif frame_bytes > self.limits.max_event_bytes:  # the frame bounds the payload from above
+                messages.check_size(payload, self.limits)
+            self._take_token(connection)
+            result = await handler(sid, connection, payload)
+            return {"ok": True, **result}
+        except SignalingError as exc:
+            logger.info("event %s refused for %s: %s", event, sid, exc.code)
+            return _error(exc.code, exc.message)
+        except Exception:
+            logger.exception("event %s failed for %s", event, sid)
+            return _error("internal", "the server could not handle this event")
 
     async def _unknown(self, event: str, sid: str, *args: Any) -> Ack:
         logger.info("unknown event from %s", sid)
@@ -210,8 +229,11 @@ class CallSignaling:
         online = await self._authority.signal_route(member, message.to)
         if online is None:
             raise Denied("you cannot signal this participant")
-        await self.sio.emit("signal", {"from": member.participant_id, "data": message.data},
-                            to=f"p:{message.to}", namespace=NAMESPACE)
+        body = {"from": member.participant_id, "data": message.data}
+        if self.sio.local_rooms:
+            await self.sio.send_frame(f"p:{message.to}", encode_event(NAMESPACE, "signal", body))
+        else:
+            await self.sio.emit("signal", body, to=f"p:{message.to}", namespace=NAMESPACE)
         return {"delivered": online}
 
     async def _chat(self, sid: str, connection: _Connection, payload: Any) -> Ack:

@@ -1,0 +1,38 @@
+"""How a serving process runs: its event loop and its garbage collector.
+
+uvloop (libuv) runs the same asyncio programs with a cheaper loop and cheaper sockets; the signaling relay spends
+most of its time in loop and socket code (docs/benchmarks.md), so the server uses it wherever it is installed
+(``LUCARNE_EVENT_LOOP=asyncio`` keeps the standard loop). The start-up heap (imported modules, SQLAlchemy's
+compiled metadata, templates) never dies; freezing it keeps the collector's full passes from walking it again,
+which showed as 100-200 ms loop stalls in the signaling tail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+
+__all__ = ["new_event_loop", "freeze_startup_heap", "EVENT_LOOPS"]
+
+logger = logging.getLogger(__name__)
+
+EVENT_LOOPS = ("uvloop", "asyncio")
+
+
+def new_event_loop(kind: str = "uvloop") -> asyncio.AbstractEventLoop:
+    """A new event loop of ``kind``; falls back to asyncio's own when uvloop is not installed."""
+    if kind == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            logger.warning("uvloop is not installed; serving on the standard asyncio loop")
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
+def freeze_startup_heap() -> None:
+    """Collect once, then move every surviving object out of the collector's generations."""
+    gc.collect()
+    gc.freeze()

@@ -1,0 +1,194 @@
+"""A direct path for the hottest socket.io event, below python-socketio's packet layer.
+
+A call's signaling is mostly ``signal`` events (an offer, an answer, a few dozen ICE candidates, restarts). Through
+python-socketio's public API each one is decoded into a ``Packet``, scanned twice for binary attachments, dispatched
+through ``_handle_event``/``_trigger_event``, re-encoded with the standard ``json`` module for the room lookup of
+``emit`` and again for the acknowledgement: about 270 µs of one core per relayed message on these machines, against
+30 µs for a bare aiohttp WebSocket relay (docs/benchmarks.md). This module keeps python-socketio for everything
+(connection, rooms, every other event, the Redis manager) and only takes over text frames of the form
+``2/call,<ack id>["<event>",<payload>]`` for the events the host registers: it parses them once with orjson, hands
+the payload to the host's coroutine, and writes the outgoing socket.io frames as text through python-engineio's
+public ``send``. Anything it does not recognise goes down the library's own path unchanged.
+
+Below that, python-engineio's WebSocket loop creates two tasks and two ``wait_for`` timers per frame (the reader
+wraps every ``ws.wait()`` in a task, the writer every ``queue.get()``). :class:`LeanWebSocket` is the same loop with
+``asyncio.timeout`` around plain awaits and the message event dispatched without ``_trigger_event``'s per-call
+coroutine inspection; every socket of this server gets it as soon as the Engine.IO connection exists, before the
+WebSocket upgrade starts. Polling, upgrades, pings and closing are the library's.
+
+Private surface used (versions pinned in pyproject.toml, covered by tests/signaling/test_fastpath.py):
+``socketio.AsyncServer._handle_eio_message`` / ``_handle_eio_connect`` / ``_binary_packet``, the manager's
+``sid_from_eio_sid`` / ``get_participants``, ``engineio.AsyncServer.sockets`` and the
+``engineio.async_socket.AsyncSocket`` attributes the loop reads; the socket.io v5 text encoding (type digit,
+``/namespace,``, ack id, JSON array).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import orjson
+import socketio
+from engineio import exceptions as eio_exceptions
+from engineio import packet as eio_packet
+from engineio.async_socket import AsyncSocket
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["FastEvent", "FastSocketServer", "encode_event"]
+
+# (socket id, payload, size of the frame in bytes) -> acknowledgement
+FastEvent = Callable[[str, Any, int], Awaitable[dict[str, Any]]]
+
+_EVENT, _ACK = "2", "3"
+
+
+def encode_event(namespace: str, event: str, data: Any) -> str:
+    """The socket.io text frame of an event without acknowledgement (what ``emit`` would send)."""
+    return f"{_EVENT}{namespace},{orjson.dumps([event, data]).decode()}"
+
+
+class FastSocketServer(socketio.AsyncServer):
+    """``socketio.AsyncServer`` that routes registered text events of one namespace straight to a coroutine."""
+
+    def __init__(self, namespace: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._fast_namespace = namespace
+        self._fast_prefix = f"{_EVENT}{namespace},"
+        self._fast_events: dict[str, FastEvent] = {}
+        # Only the in-process manager knows every member of a room; with a message queue, emit() must publish.
+        self.local_rooms = type(self.manager) is socketio.AsyncManager
+
+    def on_fast(self, event: str, handler: FastEvent) -> None:
+        self._fast_events[event] = handler
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: Any) -> Any:
+        socket = self.eio.sockets.get(eio_sid)
+        if type(socket) is AsyncSocket:
+            socket.__class__ = LeanWebSocket
+        return await super()._handle_eio_connect(eio_sid, environ)
+
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        if data.__class__ is str and data.startswith(self._fast_prefix) and eio_sid not in self._binary_packet:
+            if await self._handle_fast(eio_sid, data):
+                return
+        await super()._handle_eio_message(eio_sid, data)
+
+    async def _handle_fast(self, eio_sid: str, frame: str) -> bool:
+        start = len(self._fast_prefix)
+        body = frame.find("[", start)
+        ack_id = frame[start:body]
+        if body < 0 or (ack_id and not ack_id.isdigit()):
+            return False
+        quote = frame.find('"', body + 2)
+        handler = self._fast_events.get(frame[body + 2:quote]) if frame.startswith('["', body) else None
+        sid = self.manager.sid_from_eio_sid(eio_sid, self._fast_namespace)
+        if handler is None or sid is None:
+            return False
+        try:
+            args = orjson.loads(frame[body:])
+        except orjson.JSONDecodeError:
+            return False  # the library's parser reports it as it always did
+        if not isinstance(args, list) or len(args) > 2:
+            reply: dict[str, Any] = {"ok": False, "error": "invalid", "message": "an event carries one payload object"}
+        else:
+            reply = await handler(sid, args[1] if len(args) == 2 else None, len(frame.encode()))
+        if ack_id:
+            await self.eio.send(eio_sid, f"{_ACK}{self._fast_namespace},{ack_id}{orjson.dumps([reply]).decode()}")
+        return True
+
+    async def send_frame(self, room: str, frame: str) -> None:
+        """Send an already encoded event frame to every local member of ``room`` in the fast namespace."""
+        for _, eio_sid in list(self._participants(room)):
+            await self.eio.send(eio_sid, frame)
+
+    def _participants(self, room: str) -> Iterable[tuple[str, str]]:
+        return self.manager.get_participants(self._fast_namespace, room)  # type: ignore[no-any-return]
+
+
+class LeanWebSocket(AsyncSocket):
+    """python-engineio's socket with a WebSocket loop that creates no task and no ``wait_for`` per frame."""
+
+    async def poll(self) -> list[Any]:
+        try:
+            async with asyncio.timeout(self.server.ping_interval + self.server.ping_timeout):
+                first = await self.queue.get()
+            self.queue.task_done()
+        except (TimeoutError, asyncio.CancelledError):
+            raise eio_exceptions.QueueEmpty() from None
+        if first is None:
+            return []
+        packets = [first]
+        while not self.queue.empty():
+            pkt = self.queue.get_nowait()
+            self.queue.task_done()
+            if pkt is None:
+                self.queue.put_nowait(None)
+                break
+            packets.append(pkt)
+        return packets
+
+    async def receive(self, pkt: Any) -> None:
+        if pkt.packet_type != eio_packet.MESSAGE:
+            return await super().receive(pkt)
+        try:
+            await self.server.handlers["message"](self.sid, pkt.data)
+        except Exception:
+            logger.exception("message handler error")
+        return None
+
+    async def _websocket_handler(self, ws: Any) -> Any:
+        if self.connected:
+            # An upgrade from polling: the library's own handshake, then its loop (rare, once per connection).
+            return await super()._websocket_handler(ws)
+        self.connected = True
+        self.upgraded = True
+        writer_task = asyncio.ensure_future(self._write_loop(ws))
+        try:
+            await self._read_loop(ws)
+        finally:
+            await self.queue.put(None)  # unlock the writer so it can exit
+            await writer_task
+            await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+
+    async def _read_loop(self, ws: Any) -> None:
+        limit = self.server.max_http_buffer_size
+        idle = self.server.ping_interval + self.server.ping_timeout
+        while True:
+            try:
+                async with asyncio.timeout(idle):
+                    data = await ws.wait()
+            except (TimeoutError, OSError, asyncio.CancelledError):
+                return
+            except Exception:  # the aiohttp driver raises IOError subclasses and others on broken frames
+                return
+            if data is None:
+                return  # closed by the client
+            if len(data) > limit:
+                return  # as the library does: a frame over the limit ends the connection
+            try:
+                await self.receive(eio_packet.Packet(encoded_packet=data))
+            except eio_exceptions.UnknownPacketError:
+                pass
+            except eio_exceptions.SocketIsClosedError:
+                return
+            except Exception:
+                logger.exception("engine.io receive error")
+
+    async def _write_loop(self, ws: Any) -> None:
+        while True:
+            try:
+                packets = await self.poll()
+            except eio_exceptions.QueueEmpty:
+                break
+            if not packets:
+                break
+            try:
+                for pkt in packets:
+                    await ws.send(pkt.encode())
+            except Exception:
+                break
+        await ws.close()

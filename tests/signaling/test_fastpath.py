@@ -1,0 +1,151 @@
+"""The direct path under python-socketio (signaling/fastpath.py), against a real aiohttp server and real clients.
+
+These tests pin the private python-socketio/python-engineio surface the fast path relies on: if an upgrade of
+either library changes it, they fail here rather than in a call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import socketio
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from signaling.fastpath import FastSocketServer, LeanWebSocket, encode_event
+
+NS = "/t"
+
+
+@dataclass
+class Harness:
+    server: TestServer
+    sio: FastSocketServer
+    fast_calls: list[tuple[str, Any, int]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return str(self.server.make_url("/"))
+
+    async def client(self, transports: list[str] | None = None) -> socketio.AsyncClient:
+        client = socketio.AsyncClient(reconnection=False)
+        await client.connect(self.url, namespaces=[NS], transports=transports or ["websocket"], wait_timeout=5)
+        return client
+
+
+@pytest.fixture
+async def harness() -> AsyncIterator[Harness]:
+    sio = FastSocketServer(NS, async_mode="aiohttp", async_handlers=False, ping_interval=0.4, ping_timeout=2,
+                           max_http_buffer_size=4096)
+    app = web.Application()
+    sio.attach(app)
+    server = TestServer(app, host="127.0.0.1")
+    state = Harness(server, sio)
+
+    async def fast_echo(sid: str, payload: Any, frame_bytes: int) -> dict[str, Any]:
+        state.fast_calls.append((sid, payload, frame_bytes))
+        await sio.enter_room(sid, "everyone", namespace=NS)
+        await sio.send_frame("everyone", encode_event(NS, "echoed", {"payload": payload}))
+        return {"ok": True, "seen": payload}
+
+    async def slow_echo(sid: str, payload: Any = None) -> dict[str, Any]:
+        return {"ok": True, "slow": payload}
+
+    sio.on_fast("echo", fast_echo)
+    sio.on("slow", slow_echo, namespace=NS)
+    await server.start_server()
+    try:
+        yield state
+    finally:
+        await sio.shutdown()
+        await server.close()
+
+
+async def test_registered_event_takes_the_fast_path_with_the_same_ack_and_delivery(harness: Harness) -> None:
+    client = await harness.client()
+    echoed: asyncio.Queue[Any] = asyncio.Queue()
+    client.on("echoed", echoed.put, namespace=NS)
+    try:
+        ack = await client.call("echo", {"x": "é", "n": [1, 2]}, namespace=NS, timeout=5)
+        assert ack == {"ok": True, "seen": {"x": "é", "n": [1, 2]}}
+        assert await asyncio.wait_for(echoed.get(), 5) == {"payload": {"x": "é", "n": [1, 2]}}
+        (sid, payload, frame_bytes), = harness.fast_calls
+        assert sid == client.get_sid(NS) and payload == {"x": "é", "n": [1, 2]}
+        # The whole frame's size bounds the payload's: 2/t,<id>["echo",<payload>] however the client spaces it.
+        assert len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()) + 14 <= frame_bytes < 80
+        # Other events still go through python-socketio.
+        assert await client.call("slow", {"y": 1}, namespace=NS, timeout=5) == {"ok": True, "slow": {"y": 1}}
+        assert len(harness.fast_calls) == 1
+    finally:
+        await client.disconnect()
+
+
+async def test_two_payloads_get_an_error_ack_and_the_connection_survives(harness: Harness) -> None:
+    client = await harness.client()
+    try:
+        ack = await client.call("echo", ({"a": 1}, {"b": 2}), namespace=NS, timeout=5)
+        assert ack["ok"] is False and ack["error"] == "invalid"
+        assert harness.fast_calls == []
+        assert (await client.call("echo", {"a": 1}, namespace=NS, timeout=5))["ok"] is True
+    finally:
+        await client.disconnect()
+
+
+async def test_event_without_ack_and_binary_payloads_are_handled(harness: Harness) -> None:
+    client = await harness.client()
+    echoed: asyncio.Queue[Any] = asyncio.Queue()
+    client.on("echoed", echoed.put, namespace=NS)
+    try:
+        await client.emit("echo", {"no": "ack"}, namespace=NS)
+        assert await asyncio.wait_for(echoed.get(), 5) == {"payload": {"no": "ack"}}
+        # A binary payload is a different socket.io packet type: the library's path, unchanged.
+        assert await client.call("slow", {"blob": b"\x00\x01"}, namespace=NS, timeout=5) == {
+            "ok": True, "slow": {"blob": b"\x00\x01"}}
+    finally:
+        await client.disconnect()
+
+
+async def test_sockets_use_the_lean_loop_survive_pings_and_are_released(harness: Harness) -> None:
+    client = await harness.client()
+    try:
+        (socket,) = harness.sio.eio.sockets.values()
+        assert type(socket) is LeanWebSocket
+        await asyncio.sleep(1.5)  # several ping/pong cycles at ping_interval 0.4 s
+        assert client.connected
+        assert (await client.call("echo", 1, namespace=NS, timeout=5))["seen"] == 1
+    finally:
+        await client.disconnect()
+    async with asyncio.timeout(5):
+        while harness.sio.eio.sockets:
+            await asyncio.sleep(0.05)
+
+
+async def test_polling_upgrade_to_websocket_still_works(harness: Harness) -> None:
+    client = await harness.client(transports=["polling", "websocket"])
+    try:
+        async with asyncio.timeout(5):
+            while client.transport() != "websocket":
+                await asyncio.sleep(0.05)
+        assert (await client.call("echo", "after upgrade", namespace=NS, timeout=5))["seen"] == "after upgrade"
+    finally:
+        await client.disconnect()
+
+
+async def test_frame_over_the_transport_limit_closes_only_that_connection(harness: Harness) -> None:
+    big, small = await harness.client(), await harness.client()
+    try:
+        await big.emit("echo", {"x": "y" * 8000}, namespace=NS)
+        async with asyncio.timeout(5):
+            while big.connected:
+                await asyncio.sleep(0.05)
+        assert (await small.call("echo", "still here", namespace=NS, timeout=5))["seen"] == "still here"
+        assert harness.fast_calls == [(small.get_sid(NS), "still here", harness.fast_calls[0][2])]
+    finally:
+        await small.disconnect()
+        if big.connected:
+            await big.disconnect()

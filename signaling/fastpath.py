@@ -7,19 +7,20 @@ through ``_handle_event``/``_trigger_event``, re-encoded with the standard ``jso
 30 µs for a bare aiohttp WebSocket relay (docs/benchmarks.md). This module keeps python-socketio for everything
 (connection, rooms, every other event, the Redis manager) and only takes over text frames of the form
 ``2/call,<ack id>["<event>",<payload>]`` for the events the host registers: it parses them once with orjson, hands
-the payload to the host's coroutine, and writes the outgoing socket.io frames as text through python-engineio's
-public ``send``. Anything it does not recognise goes down the library's own path unchanged.
+the payload to the host's coroutine, and queues the outgoing socket.io frames as ready-encoded text on the
+Engine.IO sockets. Anything it does not recognise goes down the library's own path unchanged.
 
 Below that, python-engineio's WebSocket loop creates two tasks and two ``wait_for`` timers per frame (the reader
 wraps every ``ws.wait()`` in a task, the writer every ``queue.get()``). :class:`LeanWebSocket` is the same loop with
-``asyncio.timeout`` around plain awaits and the message event dispatched without ``_trigger_event``'s per-call
-coroutine inspection; every socket of this server gets it as soon as the Engine.IO connection exists, before the
-WebSocket upgrade starts. Polling, upgrades, pings and closing are the library's.
+one deadline per connection pushed back lazily by a watchdog, frames written straight to the aiohttp response, and
+the message event dispatched without ``_trigger_event``'s per-call coroutine inspection; every socket of this
+server gets it as soon as the Engine.IO connection exists, before the WebSocket upgrade starts. Polling, upgrades, pings and closing are the library's.
 
 Private surface used (versions pinned in pyproject.toml, covered by tests/signaling/test_fastpath.py):
 ``socketio.AsyncServer._handle_eio_message`` / ``_handle_eio_connect`` / ``_binary_packet``, the manager's
-``sid_from_eio_sid`` / ``get_participants``, ``engineio.AsyncServer.sockets`` and the
-``engineio.async_socket.AsyncSocket`` attributes the loop reads; the socket.io v5 text encoding (type digit,
+``sid_from_eio_sid`` / ``get_participants``, ``engineio.AsyncServer.sockets``, the
+``engineio.async_socket.AsyncSocket`` attributes the loop reads (``queue``, ``closed``, ``closing``, ``server``) and
+the aiohttp driver's ``_sock``; the socket.io v5 text encoding (type digit,
 ``/namespace,``, ack id, JSON array).
 """
 
@@ -97,48 +98,53 @@ class FastSocketServer(socketio.AsyncServer):
         else:
             reply = await handler(sid, args[1] if len(args) == 2 else None, len(frame.encode()))
         if ack_id:
-            await self.eio.send(eio_sid, f"{_ACK}{self._fast_namespace},{ack_id}{orjson.dumps([reply]).decode()}")
+            push_text(self.eio, eio_sid, f"{_ACK}{self._fast_namespace},{ack_id}{orjson.dumps([reply]).decode()}")
         return True
 
     async def send_frame(self, room: str, frame: str) -> None:
         """Send an already encoded event frame to every local member of ``room`` in the fast namespace."""
         for _, eio_sid in list(self._participants(room)):
-            await self.eio.send(eio_sid, frame)
+            push_text(self.eio, eio_sid, frame)
 
     def _participants(self, room: str) -> Iterable[tuple[str, str]]:
         return self.manager.get_participants(self._fast_namespace, room)  # type: ignore[no-any-return]
 
 
-class LeanWebSocket(AsyncSocket):
-    """python-engineio's socket with a WebSocket loop that creates no task and no ``wait_for`` per frame."""
+class _TextFrame(eio_packet.Packet):
+    """An Engine.IO message whose encoding is known up front (no type sniffing, no JSON)."""
 
-    async def poll(self) -> list[Any]:
-        try:
-            async with asyncio.timeout(self.server.ping_interval + self.server.ping_timeout):
-                first = await self.queue.get()
-            self.queue.task_done()
-        except (TimeoutError, asyncio.CancelledError):
-            raise eio_exceptions.QueueEmpty() from None
-        if first is None:
-            return []
-        packets = [first]
-        while not self.queue.empty():
-            pkt = self.queue.get_nowait()
-            self.queue.task_done()
-            if pkt is None:
-                self.queue.put_nowait(None)
-                break
-            packets.append(pkt)
-        return packets
+    def __init__(self, text: str) -> None:  # noqa: D107 - deliberately skips Packet.__init__
+        self.packet_type = eio_packet.MESSAGE
+        self.data = text
+        self.binary = False
+        self.encode_cache = "4" + text
+
+
+def push_text(eio_server: Any, eio_sid: str, text: str) -> None:
+    """Queue a text message for one Engine.IO socket, as ``eio.send`` does minus its per-call checks (the
+    server's monitor task closes sockets whose client stopped answering pings)."""
+    socket = eio_server.sockets.get(eio_sid)
+    if socket is not None and not socket.closed and not socket.closing:
+        socket.queue.put_nowait(_TextFrame(text))
+
+
+class LeanWebSocket(AsyncSocket):
+    """python-engineio's socket with a WebSocket loop that creates no task and no timer per frame."""
+
+    _last_frame = 0.0
+    _idle_handle: asyncio.TimerHandle | None = None
 
     async def receive(self, pkt: Any) -> None:
         if pkt.packet_type != eio_packet.MESSAGE:
             return await super().receive(pkt)
+        await self._dispatch(pkt.data)
+        return None
+
+    async def _dispatch(self, data: Any) -> None:
         try:
-            await self.server.handlers["message"](self.sid, pkt.data)
+            await self.server.handlers["message"](self.sid, data)
         except Exception:
             logger.exception("message handler error")
-        return None
 
     async def _websocket_handler(self, ws: Any) -> Any:
         if self.connected:
@@ -150,45 +156,81 @@ class LeanWebSocket(AsyncSocket):
         try:
             await self._read_loop(ws)
         finally:
-            await self.queue.put(None)  # unlock the writer so it can exit
-            await writer_task
-            await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+            # aiohttp cancels this handler when the peer's connection drops, at any await: the writer must still
+            # finish and the disconnect handlers (presence) must still run, or engine.io keeps the socket.
+            self.queue.put_nowait(None)  # unlock the writer so it can exit
+            await _despite_cancellation(writer_task)
+            await _despite_cancellation(
+                self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE))
 
     async def _read_loop(self, ws: Any) -> None:
+        loop = asyncio.get_running_loop()
         limit = self.server.max_http_buffer_size
         idle = self.server.ping_interval + self.server.ping_timeout
-        while True:
-            try:
-                async with asyncio.timeout(idle):
+        self._last_frame = loop.time()
+        try:
+            # One deadline for the whole loop, pushed back lazily by a watchdog: a frame costs a float store.
+            async with asyncio.timeout(None) as deadline:
+                self._idle_handle = loop.call_later(idle, self._check_idle, loop, idle, deadline)
+                while True:
                     data = await ws.wait()
-            except (TimeoutError, OSError, asyncio.CancelledError):
-                return
-            except Exception:  # the aiohttp driver raises IOError subclasses and others on broken frames
-                return
-            if data is None:
-                return  # closed by the client
-            if len(data) > limit:
-                return  # as the library does: a frame over the limit ends the connection
-            try:
-                await self.receive(eio_packet.Packet(encoded_packet=data))
-            except eio_exceptions.UnknownPacketError:
-                pass
-            except eio_exceptions.SocketIsClosedError:
-                return
-            except Exception:
-                logger.exception("engine.io receive error")
+                    self._last_frame = loop.time()
+                    if data is None or len(data) > limit:
+                        return  # closed by the client, or a frame over the limit (the library closes too)
+                    if data.__class__ is str and data[:1] == "4":
+                        await self._dispatch(data[1:])
+                        continue
+                    try:
+                        await self.receive(eio_packet.Packet(encoded_packet=data))
+                    except eio_exceptions.UnknownPacketError:
+                        pass
+                    except eio_exceptions.SocketIsClosedError:
+                        return
+        except (TimeoutError, OSError):
+            return  # idle past ping interval + timeout, or the driver saw a close/error frame
+        except asyncio.CancelledError:
+            return  # the peer's connection dropped (aiohttp cancels the handler); the library ends its loop too
+        except Exception:
+            logger.exception("engine.io receive error")
+        finally:
+            if self._idle_handle is not None:
+                self._idle_handle.cancel()
+
+    def _check_idle(self, loop: asyncio.AbstractEventLoop, idle: float, deadline: asyncio.Timeout) -> None:
+        quiet = loop.time() - self._last_frame
+        if quiet >= idle:
+            deadline.reschedule(loop.time())
+        else:
+            self._idle_handle = loop.call_later(idle - quiet, self._check_idle, loop, idle, deadline)
 
     async def _write_loop(self, ws: Any) -> None:
+        # The aiohttp driver's send() inspects its target on every call; write to the response directly.
+        send_str = getattr(getattr(ws, "_sock", None), "send_str", None)
+        queue = self.queue
         while True:
-            try:
-                packets = await self.poll()
-            except eio_exceptions.QueueEmpty:
+            pkt = await queue.get()
+            queue.task_done()
+            if pkt is None:
                 break
-            if not packets:
-                break
+            frame = pkt.encode()
             try:
-                for pkt in packets:
-                    await ws.send(pkt.encode())
+                if send_str is not None and frame.__class__ is str:
+                    await send_str(frame)
+                else:
+                    await ws.send(frame)
             except Exception:
                 break
         await ws.close()
+
+
+async def _despite_cancellation(awaitable: Awaitable[Any]) -> None:
+    """Await to the end even if the awaiting task is cancelled meanwhile (the cancellation is absorbed, as
+    python-engineio's own loop absorbs it)."""
+    task = asyncio.ensure_future(awaitable)
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            continue
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("engine.io socket release failed", exc_info=task.exception())

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import pytest
 import socketio
 from aiohttp import web
@@ -120,7 +121,7 @@ async def test_sockets_use_the_lean_loop_survive_pings_and_are_released(harness:
         assert (await client.call("echo", 1, namespace=NS, timeout=5))["seen"] == 1
     finally:
         await client.disconnect()
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(1):  # released at once, not by the monitor task's later sweep
         while harness.sio.eio.sockets:
             await asyncio.sleep(0.05)
 
@@ -149,3 +150,24 @@ async def test_frame_over_the_transport_limit_closes_only_that_connection(harnes
         await small.disconnect()
         if big.connected:
             await big.disconnect()
+
+
+async def test_a_client_that_goes_silent_is_dropped_after_ping_interval_plus_timeout(harness: Harness) -> None:
+    async with aiohttp.ClientSession() as session:
+        ws = await session.ws_connect(f"{harness.url}socket.io/?EIO=4&transport=websocket")
+        opened = await ws.receive_str(timeout=5)
+        assert opened.startswith("0{")
+        await ws.send_str(f"40{NS},")
+        assert (await ws.receive_str(timeout=5)).startswith(f"40{NS},")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        # Never answer the server's pings: within ping interval 0.4 s + timeout 2 s (+ slack) it must let go.
+        async with asyncio.timeout(8):
+            while not ws.closed:
+                message = await ws.receive()
+                if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+                    break
+        assert loop.time() - started >= 2.0
+    async with asyncio.timeout(5):
+        while harness.sio.eio.sockets:
+            await asyncio.sleep(0.05)

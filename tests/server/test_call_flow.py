@@ -270,12 +270,15 @@ async def test_old_socket_dropping_after_a_reconnect_does_not_take_the_patient_o
     try:
         await newer.call("join", {"instance": "pat-1"})
         await pat_sock.close()  # the stale socket goes away only after the new one joined
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.3)
         ack = await doc_sock.call("signal", {"to": pat_id, "data": {"restartRequest": True}})
         assert ack == {"ok": True, "delivered": True}
         await newer.close()
-        await asyncio.sleep(0.2)
-        ack = await doc_sock.call("signal", {"to": pat_id, "data": {"restartRequest": True}})
+        # Going offline is asynchronous (the disconnect handler writes presence): it must happen, soon.
+        async with asyncio.timeout(5):
+            while ack["delivered"]:
+                await asyncio.sleep(0.1)
+                ack = await doc_sock.call("signal", {"to": pat_id, "data": {"restartRequest": True}})
         assert ack == {"ok": True, "delivered": False}
     finally:
         await doc_sock.close()

@@ -48,6 +48,7 @@ GENESIS = "0" * 64
 """The ``prev_hash`` of entry 1, and the head hash of an empty log."""
 
 _MAX_ATTEMPTS = 10
+_SQLITE_WRITE_FIRST = text("UPDATE audit_entries SET seq = seq WHERE 0")
 _PAGE_SIZE = 1000
 # Column sizes from server.models.AuditEntry: too-long values are refused, except the client address.
 _LIMITS = {"actor": 64, "role": 20, "action": 60, "object": 120, "result": 20}
@@ -138,8 +139,14 @@ class AuditLog:
 
     async def _append(self, event: AuditEvent) -> int:
         async with self._sessions.begin() as session:
-            if (await session.connection()).dialect.name == "postgresql":
+            dialect = (await session.connection()).dialect.name
+            if dialect == "postgresql":
                 await session.execute(_PG_LOCK)
+            elif dialect == "sqlite":
+                # Write first: the transaction takes SQLite's write lock now (waiting up to busy_timeout for other
+                # processes) instead of upgrading a read lock after the SELECT, which SQLite refuses at once with
+                # "database is locked" when two writers try it together.
+                await session.execute(_SQLITE_WRITE_FIRST)
             last = (await session.execute(
                 select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1))).first()
             seq, prev = (last.seq + 1, last.entry_hash) if last else (1, GENESIS)

@@ -9,7 +9,7 @@ from aiohttp import web
 from . import i18n
 from .context import principal_of
 from .errors import Invalid
-from .httputil import read_json, require_kind, require_professional
+from .httputil import read_body, read_json, require_kind, require_professional
 from .keys import live_key, regulation_key, settings_key, web_sessions_key
 from .pages import render_error
 from .regulation import MAX_IMAGE_BYTES, CallerRefused, NewCase
@@ -165,7 +165,7 @@ async def caller_still(request: web.Request) -> web.Response:
     source = request.query.get("source", "photo")
     if source not in ("photo", "still"):
         raise Invalid("source must be photo or still")
-    data = await request.content.read(MAX_IMAGE_BYTES + 1)
+    data = await read_body(request, MAX_IMAGE_BYTES)
     location = None
     if "lat" in request.query and "lon" in request.query:
         location = _location({"lat": request.query["lat"], "lon": request.query["lon"]})

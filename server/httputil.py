@@ -1,4 +1,4 @@
-"""Small helpers shared by the JSON handlers: who is calling, and reading a bounded JSON body."""
+"""Small helpers shared by the handlers: who is calling, and reading a bounded JSON or binary body."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from .context import principal_of
 from .errors import Forbidden, Invalid
 from .sessions import Principal
 
-__all__ = ["require_professional", "require_kind", "read_json"]
+__all__ = ["require_professional", "require_kind", "read_json", "read_body"]
 
 
 def require_professional(request: web.Request) -> Principal:
@@ -37,3 +37,20 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise Invalid("the body must be a JSON object")
     return data
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole request body, refused with 413 as soon as it is known to exceed ``limit`` bytes.
+
+    ``request.content.read(n)`` would return only what happens to be buffered, cutting a large upload short.
+    """
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size)
+        chunks.append(chunk)
+    return b"".join(chunks)

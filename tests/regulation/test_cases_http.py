@@ -86,3 +86,26 @@ async def test_cases_are_invisible_to_other_professionals_and_patients(live_serv
             await patient.session.close()
         bad = await regulator.api("POST", "/api/cases", json={"case_number": "", "caller_phone": "abc"})
         assert bad.status == 400
+
+
+async def test_a_large_photo_arrives_whole_and_an_oversized_one_is_refused(live_server: Any) -> None:
+    import os
+    import re
+
+    async with await _regulator(live_server) as regulator, Browser(live_server) as phone:
+        body = await (await regulator.api("POST", "/api/cases", json=CASE)).json()
+        await phone.session.get(body["link"]["url"].removeprefix(live_server.url), allow_redirects=False)
+        page = await (await phone.session.get("/caller")).text()
+        phone.csrf = re.search(r'"csrf":\s*"([^"]+)"', page).group(1)  # type: ignore[union-attr]
+        # Noise does not compress: a 1200x900 PNG of it is about 3 MiB, far more than one network read.
+        noise = Image.frombytes("RGB", (1200, 900), os.urandom(1200 * 900 * 3))
+        buffer = io.BytesIO()
+        noise.save(buffer, format="PNG")
+        assert buffer.tell() > 3_000_000
+        sent = await phone.api("POST", "/api/caller/stills?source=photo", data=buffer.getvalue(),
+                               headers={"Content-Type": "image/png"})
+        assert sent.status == 201, await sent.text()
+        oversized = await phone.api("POST", "/api/caller/stills?source=photo", data=b"\x89PNG" + b"0" * (9 << 20),
+                                    headers={"Content-Type": "image/png"})
+        assert oversized.status == 413
+        assert (await phone.api("POST", "/api/caller/events", json={"kind": "consent", "detail": {}})).status == 200

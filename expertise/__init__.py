@@ -1,6 +1,39 @@
 """Tele-expertise: professional directory, routed second-opinion requests, durable deadlines, FHIR views.
 
-Not built yet: this package is issue #4's.
+Requests (this part): :class:`ExpertiseService` owns the request lifecycle (``lifecycle.py``), routing
+(``routing.py``, ``dispatch.py``), durable deadlines (``deadlines.py``, ``timers.py``), the thread, answer and billing
+(``workflow.py``). It needs a directory, a sealer, a blob store, an audit log and a notifier from its host
+(``request_ports.py``); it never imports ``server``.
 """
 
-__all__: list[str] = []
+from .attachments import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, sniff_attachment
+from .deadlines import DEFAULT_DEADLINES, LEGAL_MAX_ANSWER, TIMER_KINDS, Deadline, DeadlinePolicy
+from .lifecycle import ASSIGNED_STATES, OPEN_STATES, STATES, TERMINAL_STATES, TRANSITIONS, check_transition
+from .request_errors import (
+    BillingLimitReached, InvalidRequest, InvalidTransition, RequestError, RequestForbidden, RequestNotFound,
+)
+from .request_input import CONSULTATION_NEEDS, IDENTITY_STATUSES, AnswerReport, Consent, NewRequest, PatientIdentity
+from .request_models import RequestsBase
+from .request_ports import (
+    SYSTEM, Actor, AuditPort, BlobPort, CandidateLike, ClockPort, DirectoryPort, Notice, NotifierPort, SealerPort,
+)
+from .requests import (
+    EXPERT_PROFESSIONS, REQUESTER_PROFESSIONS, REQUESTER_ROLES, AttachmentView, RequestDetail, RequestSummary,
+    TransitionView,
+)
+from .routing import RankedCandidate, rank_candidates
+from .timers import DeadlineRunner
+from .workflow import BILLING_CODES, MAX_ACTS_PER_PATIENT_YEAR, ExpertiseService, MessageView
+
+__all__ = [
+    # requests
+    "ExpertiseService", "DeadlineRunner", "DeadlinePolicy", "Deadline", "DEFAULT_DEADLINES", "LEGAL_MAX_ANSWER",
+    "TIMER_KINDS", "TRANSITIONS", "STATES", "OPEN_STATES", "ASSIGNED_STATES", "TERMINAL_STATES", "check_transition",
+    "RequestError", "RequestNotFound", "RequestForbidden", "InvalidTransition", "InvalidRequest",
+    "BillingLimitReached", "NewRequest", "PatientIdentity", "Consent", "AnswerReport", "IDENTITY_STATUSES",
+    "CONSULTATION_NEEDS", "RequestsBase", "Actor", "SYSTEM", "Notice", "CandidateLike", "DirectoryPort",
+    "SealerPort", "BlobPort", "AuditPort", "NotifierPort", "ClockPort", "RequestSummary", "RequestDetail",
+    "AttachmentView", "TransitionView", "MessageView", "REQUESTER_ROLES", "REQUESTER_PROFESSIONS",
+    "EXPERT_PROFESSIONS", "BILLING_CODES", "MAX_ACTS_PER_PATIENT_YEAR", "RankedCandidate", "rank_candidates",
+    "MAX_ATTACHMENT_BYTES", "MAX_ATTACHMENTS", "sniff_attachment",
+]

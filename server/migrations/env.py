@@ -7,10 +7,11 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from expertise import RequestsBase
 from server.db import create_engine
 from server.models import Base
 
-target_metadata = Base.metadata
+target_metadata = [Base.metadata, RequestsBase.metadata]
 
 
 def _run(connection: Connection) -> None:

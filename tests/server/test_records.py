@@ -10,6 +10,7 @@ from sqlalchemy import select, text
 from server.crypto import SealError, Sealer
 from server.errors import Conflict
 from server.lifecycle import CONSULTATION, PARTICIPANT, check_transition
+from expertise import RequestsBase
 from server.models import Base, ChatMessage, Consultation
 from tests.fakes import Browser, make_user, new_consultation
 
@@ -59,7 +60,7 @@ async def test_migrations_match_the_models(db: Any) -> None:
     engine, _ = db
 
     def diff(connection: Any) -> list[Any]:
-        return compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        return compare_metadata(MigrationContext.configure(connection), [Base.metadata, RequestsBase.metadata])
 
     async with engine.connect() as connection:
         assert await connection.run_sync(diff) == []

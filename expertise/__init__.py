@@ -1,6 +1,12 @@
 """Tele-expertise: professional directory, routed second-opinion requests, durable deadlines, FHIR views.
 
-Not built yet: this package is issue #4's.
+Directory part: :class:`Directory` answers routing questions (:meth:`Directory.candidates`); the tables are
+declared on :data:`metadata` (the host's migrations own the schema); :func:`territory` is the shipped
+commune → département → region reference.
 """
 
-__all__: list[str] = []
+from .directory import Candidate, Directory, display_name
+from .models import metadata
+from .territory import Territory, departement_of, territory
+
+__all__ = ["Candidate", "Directory", "display_name", "metadata", "Territory", "departement_of", "territory"]

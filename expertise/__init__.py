@@ -4,8 +4,15 @@ Requests (this part): :class:`ExpertiseService` owns the request lifecycle (``li
 (``routing.py``, ``dispatch.py``), durable deadlines (``deadlines.py``, ``timers.py``), the thread, answer and billing
 (``workflow.py``). It needs a directory, a sealer, a blob store, an audit log and a notifier from its host
 (``request_ports.py``); it never imports ``server``.
+
+Directory part: :class:`Directory` answers routing questions (:meth:`Directory.candidates`); the tables are
+declared on :data:`metadata` (the host's migrations own the schema); :func:`territory` is the shipped
+commune → département → region reference.
 """
 
+from .directory import Candidate, Directory, display_name
+from .models import metadata
+from .territory import Territory, departement_of, territory
 from .attachments import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, sniff_attachment
 from .deadlines import DEFAULT_DEADLINES, LEGAL_MAX_ANSWER, TIMER_KINDS, Deadline, DeadlinePolicy
 from .lifecycle import ASSIGNED_STATES, OPEN_STATES, STATES, TERMINAL_STATES, TRANSITIONS, check_transition
@@ -26,6 +33,8 @@ from .timers import DeadlineRunner
 from .workflow import BILLING_CODES, MAX_ACTS_PER_PATIENT_YEAR, ExpertiseService, MessageView
 
 __all__ = [
+    # directory
+    "Candidate", "Directory", "display_name", "metadata", "Territory", "departement_of", "territory",
     # requests
     "ExpertiseService", "DeadlineRunner", "DeadlinePolicy", "Deadline", "DEFAULT_DEADLINES", "LEGAL_MAX_ANSWER",
     "TIMER_KINDS", "TRANSITIONS", "STATES", "OPEN_STATES", "ASSIGNED_STATES", "TERMINAL_STATES", "check_transition",

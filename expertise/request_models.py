@@ -1,53 +1,29 @@
 """Tables of second-opinion requests (schema owned by migration 0005; a test compares them).
 
 Health content (patient identity, question, context, messages, answer) is stored only as sealed bytes.
-These tables have their own ``MetaData`` because ``expertise`` may not import ``server``; the columns that name
-accounts (``requester_id``, ``actor``) carry no foreign key for the same reason: integrity is enforced by the
-service, which only ever writes ids of authenticated accounts.
+These tables share the domain's ``MetaData`` (``expertise.models.metadata``) with the directory. The columns
+that name accounts (``requester_id``, ``actor``) carry no foreign key to ``users``, which belongs to ``server``
+(a domain may not import it): the service only ever writes ids of authenticated accounts.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text
-from sqlalchemy.engine import Dialect
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
+
+from .models import UTCDateTime, metadata
 
 __all__ = ["RequestsBase", "ExpertiseRequest", "RequestTransition", "RequestOffer", "RequestTimer",
            "RequestMessage", "RequestAttachment", "BillingAct"]
 
-_NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
 
 class RequestsBase(DeclarativeBase):
-    metadata = MetaData(naming_convention=_NAMING)
+    metadata = metadata
 
 
-class _UTC(TypeDecorator[datetime]):
-    """Stores UTC, returns timezone-aware UTC (SQLite drops the offset otherwise)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+_UTC = UTCDateTime
 
 
 class ExpertiseRequest(RequestsBase):

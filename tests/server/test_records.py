@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
+from expertise import metadata as expertise_metadata
 from server.crypto import SealError, Sealer
 from server.errors import Conflict
 from server.lifecycle import CONSULTATION, PARTICIPANT, check_transition
-from expertise import RequestsBase
 from server.models import Base, ChatMessage, Consultation
 from tests.fakes import Browser, make_user, new_consultation
 
@@ -60,7 +60,7 @@ async def test_migrations_match_the_models(db: Any) -> None:
     engine, _ = db
 
     def diff(connection: Any) -> list[Any]:
-        return compare_metadata(MigrationContext.configure(connection), [Base.metadata, RequestsBase.metadata])
+        return compare_metadata(MigrationContext.configure(connection), [Base.metadata, expertise_metadata])
 
     async with engine.connect() as connection:
         assert await connection.run_sync(diff) == []

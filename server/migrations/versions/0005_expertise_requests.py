@@ -1,7 +1,7 @@
 """expertise requests (second-opinion requests, transitions, offers, durable timers, thread, attachments, billing)
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-01 19:52:08.295987
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision = '0005'
-down_revision = '0003'  # TEMPORARY: becomes '0004' once the directory branch is merged
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 

@@ -28,6 +28,7 @@ from .requests import (
     EXPERT_PROFESSIONS, REQUESTER_PROFESSIONS, REQUESTER_ROLES, AttachmentView, RequestDetail, RequestSummary,
     TransitionView,
 )
+from .professions import PROFESSION_CODES, profession_of
 from .routing import RankedCandidate, rank_candidates
 from .timers import DeadlineRunner
 from .workflow import BILLING_CODES, MAX_ACTS_PER_PATIENT_YEAR, ExpertiseService, MessageView
@@ -44,5 +45,5 @@ __all__ = [
     "SealerPort", "BlobPort", "AuditPort", "NotifierPort", "ClockPort", "RequestSummary", "RequestDetail",
     "AttachmentView", "TransitionView", "MessageView", "REQUESTER_ROLES", "REQUESTER_PROFESSIONS",
     "EXPERT_PROFESSIONS", "BILLING_CODES", "MAX_ACTS_PER_PATIENT_YEAR", "RankedCandidate", "rank_candidates",
-    "MAX_ATTACHMENT_BYTES", "MAX_ATTACHMENTS", "sniff_attachment",
+    "MAX_ATTACHMENT_BYTES", "MAX_ATTACHMENTS", "sniff_attachment", "PROFESSION_CODES", "profession_of",
 ]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from sqlalchemy import func, select
@@ -20,7 +21,7 @@ from .attachments import MAX_ATTACHMENTS, clean_name, sniff_attachment
 from .deadlines import ANSWER_ESCALATION, ANSWER_REMINDER, DeadlinePolicy
 from .dispatch import Dispatcher, lock_request, move
 from .lifecycle import TERMINAL_STATES
-from .request_errors import InvalidRequest, RequestForbidden, RequestNotFound
+from .request_errors import InvalidRequest, RequestError, RequestForbidden, RequestNotFound
 from .request_input import NewRequest
 from .request_models import ExpertiseRequest, RequestAttachment, RequestOffer, RequestTransition
 from .request_ports import Actor, AuditPort, BlobPort, ClockPort, DirectoryPort, Notice, NotifierPort, SealerPort
@@ -174,8 +175,7 @@ class ExpertiseRequests:
         if actor.profession is not None and actor.profession not in EXPERT_PROFESSIONS:
             raise RequestForbidden("only doctors and midwives may give a tele-expertise")
         now = self._clock.now()
-        async with self._sessions.begin() as session:
-            row = await self._locked(session, actor, rid, "expertise.accept", expert=True)
+        async with self._changing(actor, rid, "expertise.accept", expert=True) as (session, row):
             move(session, row, "accepted", actor.label, now)
             row.accepted_at = row.accepted_at or now
             await self.dispatcher.settle_offer(session, row, "accepted", now)
@@ -188,8 +188,7 @@ class ExpertiseRequests:
         if len(reason) > 500:
             raise InvalidRequest("reason is limited to 500 characters")
         now, notices = self._clock.now(), []
-        async with self._sessions.begin() as session:
-            row = await self._locked(session, actor, rid, "expertise.decline", expert=True)
+        async with self._changing(actor, rid, "expertise.decline", expert=True) as (session, row):
             move(session, row, "declined", actor.label, now, f"declined by {actor.rpps}")
             await self.dispatcher.settle_offer(session, row, "declined", now)
             await self.dispatcher.route(session, row, "system:routing", now, notices)
@@ -198,8 +197,7 @@ class ExpertiseRequests:
 
     async def cancel(self, actor: Actor, rid: str) -> None:
         now = self._clock.now()
-        async with self._sessions.begin() as session:
-            row = await self._locked(session, actor, rid, "expertise.cancel", requester=True)
+        async with self._changing(actor, rid, "expertise.cancel", requester=True) as (session, row):
             previous = row.assigned_rpps
             move(session, row, "cancelled", actor.label, now)
             row.closed_at = now
@@ -288,20 +286,31 @@ class ExpertiseRequests:
         row = await session.get(ExpertiseRequest, rid) if _is_id(rid) else None
         return await self._check(actor, row, rid, action, requester=requester, expert=expert)
 
-    async def _locked(self, session: AsyncSession, actor: Actor, rid: str, action: str, *,
-                      requester: bool = False, expert: bool = False) -> ExpertiseRequest:
-        row = await lock_request(session, rid) if _is_id(rid) else None
-        return await self._check(actor, row, rid, action, requester=requester, expert=expert)
+    @asynccontextmanager
+    async def _changing(self, actor: Actor, rid: str, action: str, *, requester: bool = False,
+                        expert: bool = False) -> AsyncIterator[tuple[AsyncSession, ExpertiseRequest]]:
+        """A write transaction on the locked request, once access is checked. A denial is audited after the
+        transaction ends (the audit log writes in its own transaction, which SQLite would make wait on ours)."""
+        denied: RequestError | None = None
+        try:
+            async with self._sessions.begin() as session:
+                row = await lock_request(session, rid) if _is_id(rid) else None
+                denied = _denial(actor, row, requester=requester, expert=expert)
+                if denied is not None:
+                    raise denied
+                assert row is not None
+                yield session, row
+        finally:
+            if denied is not None:
+                await self._record(actor, action, f"expertise:{rid[:40]}", "denied")
 
     async def _check(self, actor: Actor, row: ExpertiseRequest | None, rid: str, action: str, *,
                      requester: bool, expert: bool) -> ExpertiseRequest:
-        role = _role_on(actor, row) if row is not None else None
-        wanted = {"requester"} if requester else {"expert"} if expert else {"requester", "expert"}
-        if row is None or role not in wanted:
+        denied = _denial(actor, row, requester=requester, expert=expert)
+        if denied is not None:
             await self._record(actor, action, f"expertise:{rid[:40]}", "denied")
-            if row is not None and role is not None:
-                raise RequestForbidden(f"only the {' or '.join(sorted(wanted))} may do this")
-            raise RequestNotFound("no such request")
+            raise denied
+        assert row is not None
         return row
 
     async def _record(self, actor: Actor, action: str, obj: str, result: str) -> None:
@@ -354,6 +363,17 @@ class ExpertiseRequests:
                 fired.append((timer_id, outcome[0]))
                 await self._send(outcome[1])
         return fired
+
+
+def _denial(actor: Actor, row: ExpertiseRequest | None, *, requester: bool, expert: bool) -> RequestError | None:
+    """Why ``actor`` may not act on ``row`` (``None`` when allowed). Unknown and invisible look the same."""
+    role = _role_on(actor, row) if row is not None else None
+    wanted = {"requester"} if requester else {"expert"} if expert else {"requester", "expert"}
+    if role in wanted:
+        return None
+    if role is not None:
+        return RequestForbidden(f"only the {' or '.join(sorted(wanted))} may do this")
+    return RequestNotFound("no such request")
 
 
 def _role_on(actor: Actor, row: ExpertiseRequest) -> str | None:

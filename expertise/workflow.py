@@ -66,8 +66,8 @@ class ExpertiseService(ExpertiseRequests):
     async def _message(self, actor: Actor, rid: str, body: str, kind: str, target: str | None, *,
                        requester: bool = False, expert: bool = False) -> MessageView:
         now = self._clock.now()
-        async with self._sessions.begin() as session:
-            row = await self._locked(session, actor, rid, f"expertise.{kind}", requester=requester, expert=expert)
+        async with self._changing(actor, rid, f"expertise.{kind}", requester=requester,
+                                  expert=expert) as (session, row):
             if target is not None:
                 move(session, row, target, actor.label, now)
             elif row.status not in _THREAD_STATES:
@@ -96,8 +96,7 @@ class ExpertiseService(ExpertiseRequests):
     async def answer(self, actor: Actor, rid: str, report: AnswerReport) -> RequestDetail:
         """The specialist's answer report (accepted → answered); its timers are cancelled."""
         now = self._clock.now()
-        async with self._sessions.begin() as session:
-            row = await self._locked(session, actor, rid, "expertise.answer", expert=True)
+        async with self._changing(actor, rid, "expertise.answer", expert=True) as (session, row):
             move(session, row, "answered", actor.label, now, f"consultation needed: {report.consultation_needed}")
             row.answer_enc = self._seal(json.dumps(report.to_json()), "answer", rid)
             row.consultation_needed, row.answered_at = report.consultation_needed, now
@@ -109,8 +108,7 @@ class ExpertiseService(ExpertiseRequests):
     async def close(self, actor: Actor, rid: str, referral_avoided: bool) -> RequestDetail:
         """The requester closes an answered request and records the outcome (was a referral avoided?)."""
         now = self._clock.now()
-        async with self._sessions.begin() as session:
-            row = await self._locked(session, actor, rid, "expertise.close", requester=True)
+        async with self._changing(actor, rid, "expertise.close", requester=True) as (session, row):
             move(session, row, "closed", actor.label, now, f"referral avoided: {'yes' if referral_avoided else 'no'}")
             row.referral_avoided, row.closed_at = referral_avoided, now
         await self._record(actor, "expertise.close", f"expertise:{rid}", "ok")
@@ -118,8 +116,8 @@ class ExpertiseService(ExpertiseRequests):
 
     async def link_consultation(self, actor: Actor, rid: str, consultation_id: str, expert_link: str) -> None:
         """Record the teleconsultation the requester opened with the specialist (server creates it)."""
-        async with self._sessions.begin() as session:
-            row = await self._locked(session, actor, rid, "expertise.teleconsultation", requester=True)
+        async with self._changing(actor, rid, "expertise.teleconsultation",
+                                  requester=True) as (session, row):
             row.consultation_id = consultation_id
             row.consultation_link_enc = self._seal(expert_link, "consultation-link", rid)
         await self._record(actor, "expertise.teleconsultation", f"expertise:{rid}", "ok")
@@ -143,9 +141,8 @@ class ExpertiseService(ExpertiseRequests):
         now = self._clock.now()
         wanted = BILLING_CODES[code]
         try:
-            async with self._sessions.begin() as session:
-                row = await self._locked(session, actor, rid, "expertise.bill", requester=wanted == "requester",
-                                         expert=wanted == "expert")
+            async with self._changing(actor, rid, "expertise.bill", requester=wanted == "requester",
+                                      expert=wanted == "expert") as (session, row):
                 if row.status not in ("answered", "closed"):
                     raise InvalidRequest("billing codes can be attached once the expert has answered")
                 used = await session.scalar(select(func.count()).where(

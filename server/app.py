@@ -24,6 +24,7 @@ from .config import Settings
 from .consultations import Consultations
 from .crypto import Sealer
 from .db import create_engine
+from .expertise_api import setup_expertise
 from .keys import (
     accounts_key, audit_key, calls_key, clock_key, consultations_key, db_key, settings_key, signaling_key,
     live_key, regulation_key, templates_key, web_sessions_key,
@@ -89,6 +90,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     setup_page_routes(app)
     setup_api_routes(app)
     setup_case_routes(app)
+    setup_expertise(app, settings, sessions, clock, sealer, audit)
     app.router.add_get("/readyz", readyz)
     app.router.add_static("/static", settings.web_dir / "static", follow_symlinks=False)
     signaling.attach(app)

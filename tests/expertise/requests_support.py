@@ -105,3 +105,54 @@ def build(sessions: Any, tmp_path: Path, *, policy: DeadlinePolicy | None = None
 async def harness(db: Any, tmp_path: Path) -> AsyncIterator[Harness]:
     _, sessions = db
     yield build(sessions, tmp_path)
+
+
+# -- the real directory and accounts linked to it --------------------------------------------------------------
+DERM = "SM16"
+
+
+async def seed_professional(sessions: Any, rpps: str, *, commune: str = "69123", departement: str = "69",
+                            specialty: str = DERM, profession_code: str = "10", accepts: bool = True,
+                            capacity: int = 3, languages: tuple[str, ...] = ("fr",)) -> None:
+    """One directory entry (and an expertise profile when ``accepts``), as the directory import would write."""
+    from expertise.models import Activity, Professional, Profile, ProfileLanguage, ProfileSpecialty
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    async with sessions.begin() as session:
+        session.add(Professional(rpps=rpps, national_id="8" + rpps, civility_code="DR", civility="Docteur",
+                                 family_name=f"Nom{rpps[-2:]}", given_name="Ana", source="rpps", row_hash="x",
+                                 updated_at=now))
+        await session.flush()
+        session.add(Activity(rpps=rpps, position=0, profession_code=profession_code, specialty_code=specialty,
+                             commune=commune, departement=departement, postal_code=None))
+        if accepts:
+            session.add(Profile(rpps=rpps, capacity=capacity, updated_at=now))
+            await session.flush()
+            session.add(ProfileSpecialty(rpps=rpps, specialty=specialty))
+            session.add_all([ProfileLanguage(rpps=rpps, language=lang) for lang in languages])
+
+
+async def link_account(sessions: Any, user_id: str, rpps: str) -> None:
+    """Link a Lucarne account to its directory entry (``users.rpps``)."""
+    from sqlalchemy import update
+
+    from server.models import User
+    async with sessions.begin() as session:
+        await session.execute(update(User).where(User.id == user_id).values(rpps=rpps))
+
+
+def http_body(**overrides: Any) -> dict[str, Any]:
+    return request_body(**{"specialty": DERM, "commune": "69123", **overrides})
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 3), (200, 120, 90)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+PNG_1x1 = _png()
+PDF_MIN = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
+           b"trailer<</Root 1 0 R>>\n%%EOF\n")

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .deadlines import ANSWER_ESCALATION, ANSWER_REMINDER
 from .dispatch import move
-from .request_errors import BillingLimitReached, InvalidRequest
+from .request_errors import BillingLimitReached, InvalidRequest, RequestForbidden
 from .request_input import MAX_MESSAGE, AnswerReport
 from .request_models import BillingAct, RequestMessage
 from .request_ports import Actor, Notice
@@ -127,7 +127,7 @@ class ExpertiseService(ExpertiseRequests):
         """The request and the specialist's display label, if a teleconsultation may be opened for it now."""
         detail = await self.get(actor, rid)
         if detail.summary.my_role != "requester":
-            raise InvalidRequest("the requester opens the teleconsultation")
+            raise RequestForbidden("the requester opens the teleconsultation")
         if detail.summary.status not in _THREAD_STATES:
             raise InvalidRequest("a teleconsultation can be opened once a specialist has accepted the request")
         if detail.consultation_id:

@@ -29,6 +29,9 @@ from .requests import (
     TransitionView,
 )
 from .professions import PROFESSION_CODES, profession_of
+from .request_fhir import TASK_STATUS, SERVICE_REQUEST_STATUS, communication as fhir_communication
+from .request_fhir import bundle as fhir_bundle, service_request as fhir_service_request, task as fhir_task
+from .request_fhir import summary_matches as fhir_task_matches
 from .routing import RankedCandidate, rank_candidates
 from .timers import DeadlineRunner
 from .workflow import BILLING_CODES, MAX_ACTS_PER_PATIENT_YEAR, ExpertiseService, MessageView
@@ -46,4 +49,6 @@ __all__ = [
     "AttachmentView", "TransitionView", "MessageView", "REQUESTER_ROLES", "REQUESTER_PROFESSIONS",
     "EXPERT_PROFESSIONS", "BILLING_CODES", "MAX_ACTS_PER_PATIENT_YEAR", "RankedCandidate", "rank_candidates",
     "MAX_ATTACHMENT_BYTES", "MAX_ATTACHMENTS", "sniff_attachment", "PROFESSION_CODES", "profession_of",
+    "TASK_STATUS", "SERVICE_REQUEST_STATUS", "fhir_communication", "fhir_bundle", "fhir_service_request", "fhir_task",
+    "fhir_task_matches",
 ]

@@ -258,6 +258,8 @@ def setup_expertise(app: web.Application, settings: Settings, sessions: SessionF
     app.router.add_post(base + "/{rid}/teleconsultation", teleconsultation)
     app.router.add_post(base + "/{rid}/attachments", upload_attachment)
     app.router.add_get(base + "/{rid}/attachments/{aid}", download_attachment)
+    from .expertise_fhir import setup_fhir_request_routes  # imports this module's actor_for
+    setup_fhir_request_routes(app)
 
 
 async def _deadlines(app: web.Application) -> AsyncIterator[None]:

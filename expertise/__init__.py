@@ -28,6 +28,7 @@ from .requests import (
     EXPERT_PROFESSIONS, REQUESTER_PROFESSIONS, REQUESTER_ROLES, AttachmentView, RequestDetail, RequestSummary,
     TransitionView,
 )
+from .metrics import ANSWER_BUCKETS, RequestMetrics, RequestTimes, compute_metrics, load_metrics, percentile
 from .professions import PROFESSION_CODES, profession_of
 from .request_fhir import TASK_STATUS, SERVICE_REQUEST_STATUS, communication as fhir_communication
 from .request_fhir import bundle as fhir_bundle, service_request as fhir_service_request, task as fhir_task
@@ -50,5 +51,6 @@ __all__ = [
     "EXPERT_PROFESSIONS", "BILLING_CODES", "MAX_ACTS_PER_PATIENT_YEAR", "RankedCandidate", "rank_candidates",
     "MAX_ATTACHMENT_BYTES", "MAX_ATTACHMENTS", "sniff_attachment", "PROFESSION_CODES", "profession_of",
     "TASK_STATUS", "SERVICE_REQUEST_STATUS", "fhir_communication", "fhir_bundle", "fhir_service_request", "fhir_task",
-    "fhir_task_matches",
+    "fhir_task_matches", "RequestMetrics", "RequestTimes", "compute_metrics", "load_metrics", "percentile",
+    "ANSWER_BUCKETS",
 ]

@@ -260,6 +260,8 @@ def setup_expertise(app: web.Application, settings: Settings, sessions: SessionF
     app.router.add_get(base + "/{rid}/attachments/{aid}", download_attachment)
     from .expertise_fhir import setup_fhir_request_routes  # imports this module's actor_for
     setup_fhir_request_routes(app)
+    from .expertise_pages import setup_expertise_pages
+    setup_expertise_pages(app)
 
 
 async def _deadlines(app: web.Application) -> AsyncIterator[None]:

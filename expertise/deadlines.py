@@ -14,12 +14,13 @@ from datetime import datetime, timedelta
 from .request_errors import InvalidRequest
 
 __all__ = ["Deadline", "DeadlinePolicy", "DEFAULT_DEADLINES", "LEGAL_MAX_ANSWER", "TIMER_KINDS",
-           "OFFER_EXPIRY", "ANSWER_REMINDER", "ANSWER_ESCALATION"]
+           "OFFER_EXPIRY", "ANSWER_REMINDER", "ANSWER_ESCALATION", "REROUTE"]
 
 OFFER_EXPIRY = "offer_expiry"
 ANSWER_REMINDER = "answer_reminder"
 ANSWER_ESCALATION = "answer_escalation"
-TIMER_KINDS = (OFFER_EXPIRY, ANSWER_REMINDER, ANSWER_ESCALATION)
+REROUTE = "reroute"  # an escalated request nobody could take: try routing it again
+TIMER_KINDS = (OFFER_EXPIRY, ANSWER_REMINDER, ANSWER_ESCALATION, REROUTE)
 LEGAL_MAX_ANSWER = timedelta(days=7)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^(\d{1,6})([smhd])$")

@@ -5,6 +5,7 @@ by :meth:`Dispatcher.fire`, whose first statement is the guarded claim
 ``UPDATE expertise_timers SET claimed_at = now WHERE id = :id AND claimed_at IS NULL``: on PostgreSQL a second
 process blocks on the row and then updates nothing; on SQLite the write lock serialises them the same way. The
 claim commits with the effect it had (a crash before commit leaves the timer unclaimed, to be fired again).
+A request nobody can take stays ``escalated`` and is retried by a ``reroute`` timer once per offer period.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from .deadlines import ANSWER_ESCALATION, ANSWER_REMINDER, OFFER_EXPIRY, DeadlinePolicy
+from .deadlines import ANSWER_ESCALATION, ANSWER_REMINDER, OFFER_EXPIRY, REROUTE, DeadlinePolicy
 from .lifecycle import ASSIGNED_STATES, check_transition
 from .request_models import ExpertiseRequest, RequestOffer, RequestTimer, RequestTransition
 from .request_ports import ClockPort, DirectoryPort, Notice
@@ -63,9 +64,11 @@ class Dispatcher:
         ranked = rank_candidates(candidates, loads, language=row.language, exclude=exclude)
         if not ranked:
             row.assigned_rpps = None
-            if row.status != "escalated":  # an answer escalation that finds nobody stays escalated
+            if row.status != "escalated":  # an answer escalation (or a retry) that finds nobody stays escalated
                 move(session, row, "escalated", actor, now, "no available specialist left to offer it to")
-            notices.append(Notice("request.unrouted", row.id, row.status, user_id=row.requester_id))
+                notices.append(Notice("request.unrouted", row.id, row.status, user_id=row.requester_id))
+            # Someone may come back from absence or free capacity: try again after one offer period.
+            self.add_timer(session, row.id, REROUTE, now + self._policy.for_urgency(row.urgency).offer, now)
             logger.info("request %s: no candidate left, escalated", row.id)
             return
         best = ranked[0]
@@ -133,9 +136,16 @@ class Dispatcher:
 
     async def fire(self, timer_id: int) -> tuple[str, list[Notice]] | None:
         """Claim and act on one timer. ``None`` when another process (or a cancellation) got it first."""
+        async with self._sessions() as session:  # a separate read: the write transaction below starts by writing
+            request_id = await session.scalar(select(RequestTimer.request_id).where(
+                RequestTimer.id == timer_id, RequestTimer.claimed_at.is_(None)))
+        if request_id is None:
+            return None
         now = self._clock.now()
         notices: list[Notice] = []
         async with self._sessions.begin() as session:
+            # Lock order everywhere: the request row first, then its timers (no deadlock with accept/answer).
+            row = await lock_request(session, request_id)
             claimed = await session.execute(update(RequestTimer).where(
                 RequestTimer.id == timer_id, RequestTimer.claimed_at.is_(None))
                 .values(claimed_at=now, claimed_by=self._node or "node"))
@@ -143,12 +153,9 @@ class Dispatcher:
                 return None
             timer = await session.get(RequestTimer, timer_id, populate_existing=True)
             assert timer is not None
-            row = await lock_request(session, timer.request_id)
-            result = "stale"
-            if row is not None:
-                result = await self._act(session, timer, row, now, notices)
+            result = "stale" if row is None else await self._act(session, timer, row, now, notices)
             timer.result = result
-        logger.info("timer %s (%s) fired: %s", timer_id, timer.kind, result)
+        logger.info("timer %s (%s) on request %s fired: %s", timer_id, timer.kind, request_id, result)
         return result, notices
 
     async def _act(self, session: AsyncSession, timer: RequestTimer, row: ExpertiseRequest, now: datetime,
@@ -180,4 +187,9 @@ class Dispatcher:
             notices.append(Notice("request.withdrawn", row.id, "escalated", rpps=previous))
             await self.route(session, row, actor, now, notices)
             return "rerouted" if row.status == "offered" else "escalated"
+        if timer.kind == REROUTE:
+            if row.status != "escalated":
+                return "stale"
+            await self.route(session, row, actor, now, notices)
+            return "rerouted" if row.status == "offered" else "waiting"
         return "unknown"

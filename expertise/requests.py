@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .attachments import MAX_ATTACHMENTS, clean_name, sniff_attachment
-from .deadlines import ANSWER_ESCALATION, ANSWER_REMINDER, DeadlinePolicy
+from .deadlines import TIMER_KINDS, DeadlinePolicy
 from .dispatch import Dispatcher, lock_request, move
 from .lifecycle import TERMINAL_STATES
 from .request_errors import InvalidRequest, RequestError, RequestForbidden, RequestNotFound
@@ -202,8 +202,7 @@ class ExpertiseRequests:
             move(session, row, "cancelled", actor.label, now)
             row.closed_at = now
             await self.dispatcher.settle_offer(session, row, "revoked", now)
-            await self.dispatcher.cancel_timers(session, rid, ("offer_expiry", ANSWER_REMINDER, ANSWER_ESCALATION),
-                                                now)
+            await self.dispatcher.cancel_timers(session, rid, TIMER_KINDS, now)
         await self._record(actor, "expertise.cancel", f"expertise:{rid}", "ok")
         if previous:
             await self._send([Notice("request.cancelled", rid, "cancelled", rpps=previous)])

@@ -122,3 +122,20 @@ async def test_two_processes_racing_fire_each_timer_exactly_once(db: Any, tmp_pa
             offers = list(await session.scalars(select(RequestOffer.outcome).where(RequestOffer.request_id == rid)
                                                 .order_by(RequestOffer.id)))
             assert offers == ["expired", "pending"]
+
+
+async def test_an_escalated_request_is_routed_again_when_someone_becomes_available(harness: Harness) -> None:
+    rid = (await harness.service.submit(GP, new("urgent"))).summary.id
+    assert (await harness.service.summary(GP, rid)).status == "escalated"
+    harness.clock.advance(minutes=31)
+    assert [r for _, r in await harness.service.fire_due()] == ["waiting"]  # still nobody: keeps waiting
+    harness.directory.add("20000000005", 4)
+    harness.clock.advance(minutes=31)
+    assert [r for _, r in await harness.service.fire_due()] == ["rerouted"]
+    summary = await harness.service.summary(GP, rid)
+    assert (summary.status, summary.assigned_rpps) == ("offered", "20000000005")
+    unrouted = [n for n in harness.notifier.notices if n.event == "request.unrouted"]
+    assert len(unrouted) == 1  # the requester is told once, not at every retry
+    await harness.service.cancel(GP, rid)
+    assert all(state in ("cancelled", "reassigned", "waiting", "rerouted")
+               for _, state in await _timers(harness, rid))

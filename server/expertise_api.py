@@ -204,7 +204,15 @@ async def upload_attachment(request: web.Request) -> web.Response:
     actor = await actor_for(request)
     if request.content_length is not None and request.content_length > MAX_ATTACHMENT_BYTES:
         raise web.HTTPRequestEntityTooLarge(max_size=MAX_ATTACHMENT_BYTES, actual_size=request.content_length)
-    data = await request.content.read(MAX_ATTACHMENT_BYTES + 1)
+    # StreamReader.read(n) returns what is buffered, not n bytes: read every chunk, stop past the limit.
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > MAX_ATTACHMENT_BYTES:
+            raise web.HTTPRequestEntityTooLarge(max_size=MAX_ATTACHMENT_BYTES, actual_size=size)
+        chunks.append(chunk)
+    data = b"".join(chunks)
     name = request.query.get("name", "attachment")
     view = await _service(request).add_attachment(actor, _rid(request), name[:300], data)
     return web.json_response(view.to_json(), status=201)

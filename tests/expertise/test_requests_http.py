@@ -63,9 +63,15 @@ async def test_request_flow_over_http_with_the_real_directory(live_server: Any) 
                              (PDF_MIN[:-7], "truncated"), (PNG_1x1[:40], "not a readable PNG")):
             response = await gp.api("POST", f"{API}/{rid}/attachments?name=x.png", data=bad)
             assert response.status == 400 and message in (await response.json())["message"]
+        big = PDF_MIN[:-7] + b"%" + b"0" * (3 * 1024 * 1024) + b"\n%%EOF\n"  # several network chunks
+        large = await gp.api("POST", f"{API}/{rid}/attachments?name=scan.pdf", data=big)
+        assert large.status == 201, await large.text()
+        assert (await large.json())["size"] == len(big)
+        too_big = await gp.api("POST", f"{API}/{rid}/attachments?name=huge.pdf", data=b"%PDF-1.4" + b"0" * (11 << 20))
+        assert too_big.status == 413
         blobs = list((live_server.settings.data_dir / "expertise-blobs").rglob("*"))
         stored = [p.read_bytes() for p in blobs if p.is_file()]
-        assert len(stored) == 2 and all(PNG_1x1 not in s and b"%PDF" not in s for s in stored)
+        assert len(stored) == 3 and all(PNG_1x1 not in s and b"%PDF" not in s for s in stored)
 
         assert (await near.api("POST", f"{API}/{rid}/accept")).status == 200
         download = await near.api("GET", f"{API}/{rid}/attachments/{attachment['id']}")

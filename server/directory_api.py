@@ -15,12 +15,14 @@ from aiohttp import web
 
 from expertise import DirectoryError, InvalidProfile, ProfessionalNotFound, ProfileUpdate
 
+from . import i18n
 from .audit import AuditEvent
 from .context import principal_of
 from .errors import Forbidden, Invalid, NotFound
 from .httputil import read_json, require_professional
 from .keys import accounts_key, audit_key, clock_key, directory_fhir_key, profiles_key
 from .sessions import Principal
+from .templates import render, request_language
 
 __all__ = ["setup_directory_routes"]
 
@@ -118,6 +120,27 @@ async def remove_absence(request: web.Request) -> web.Response:
     return web.json_response({"removed": True})
 
 
+async def profile_page(request: web.Request) -> web.StreamResponse:
+    """Minimal page over the same API: the professional's own profile (or why it cannot be set)."""
+    principal = principal_of(request)
+    if principal is None or principal.kind != "user":
+        raise web.HTTPSeeOther("/login")
+    account = await request.app[accounts_key].get(principal.user_id or "")
+    profile = None
+    if account is not None and account.rpps is not None:
+        try:
+            profile = (await request.app[profiles_key].get(account.rpps, request.app[clock_key].now())).to_json()
+        except DirectoryError:
+            profile = None
+        await _audit(request, principal, "directory.profile.read", f"rpps:{account.rpps}", "ok")
+    lang = request_language(request)
+    return render(request, "profile.html", {
+        "user": {"display_name": principal.display_name}, "csrf": principal.csrf_token, "profile": profile,
+        "boot": {"csrf": principal.csrf_token, "lang": lang,
+                 "strings": {"profile_saved": i18n.translator(lang)("profile_saved")}},
+    })
+
+
 # -- FHIR ------------------------------------------------------------------------------------------------------
 
 def _outcome(status: int, code: str, message: str) -> web.Response:
@@ -201,6 +224,7 @@ async def search_roles(request: web.Request) -> web.Response:
 
 
 def setup_directory_routes(app: web.Application) -> None:
+    app.router.add_get("/directory/profile", profile_page)
     app.router.add_get("/api/directory/profile", get_profile)
     app.router.add_put("/api/directory/profile", put_profile)
     app.router.add_post("/api/directory/profile/absences", add_absence)

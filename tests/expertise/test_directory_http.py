@@ -156,3 +156,21 @@ async def test_fhir_endpoints_return_valid_r4_resources(db: Any, live_server: An
             OperationOutcome.model_validate(await response.json(content_type=None))
         assert (await browser.session.get("/fhir/Practitioner/99999999999")).status == 404
         assert (await browser.session.get("/fhir/Practitioner/abc")).status == 404
+
+
+async def test_profile_page_shows_the_own_profile_or_why_not(db: Any, live_server: Any) -> None:
+    doctors = await load_sample(db, live_server)
+    await specialist(live_server, "moreau", doctors[0].rpps)
+    await specialist(live_server, "unlinked", None)
+    async with Browser(live_server) as anonymous:
+        response = await anonymous.session.get("/directory/profile", allow_redirects=False)
+        assert response.status == 303 and response.headers["Location"] == "/login"
+    async with Browser(live_server) as browser:
+        await browser.login("moreau", PASSWORD)
+        page = await (await browser.session.get("/directory/profile")).text()
+        assert f"RPPS {doctors[0].rpps}" in page and 'id="profile-form"' in page
+        assert f'value="{doctors[0].specialty_code}"' in page
+    async with Browser(live_server) as browser:
+        await browser.login("unlinked", PASSWORD)
+        page = await (await browser.session.get("/directory/profile")).text()
+        assert 'id="profile-not-linked"' in page and 'id="profile-form"' not in page

@@ -1,17 +1,27 @@
 """Tele-expertise: professional directory, routed second-opinion requests, durable deadlines, FHIR views.
 
-Requests (this part): :class:`ExpertiseService` owns the request lifecycle (``lifecycle.py``), routing
+Requests part: :class:`ExpertiseService` owns the request lifecycle (``lifecycle.py``), routing
 (``routing.py``, ``dispatch.py``), durable deadlines (``deadlines.py``, ``timers.py``), the thread, answer and billing
 (``workflow.py``). It needs a directory, a sealer, a blob store, an audit log and a notifier from its host
 (``request_ports.py``); it never imports ``server``.
 
-Directory part: :class:`Directory` answers routing questions (:meth:`Directory.candidates`); the tables are
-declared on :data:`metadata` (the host's migrations own the schema); :func:`territory` is the shipped
-commune → département → region reference.
+Directory part:
+
+- :class:`Directory` answers routing questions (:meth:`Directory.candidates`);
+- :func:`import_rpps` / :func:`import_fhir_bundle` load the national extract or a FHIR R4 Bundle (upsert by RPPS);
+- :class:`Profiles` holds what each professional accepts (capacity, languages, specialties, absences);
+- :class:`DirectoryFhir` renders Practitioner / PractitionerRole resources and searchset Bundles;
+- :func:`territory` is the shipped commune → département → region reference;
+- the tables are declared on :data:`metadata` (the host's migrations own the schema).
 """
 
 from .directory import Candidate, Directory, display_name
+from .directory_errors import DirectoryError, ImportRefused, InvalidProfile, ProfessionalNotFound
+from .directory_import import ImportReport, RejectFile, csv_safe, import_rpps
+from .fhir import DirectoryFhir
+from .fhir_import import import_fhir_bundle, sniff_format
 from .models import metadata
+from .profiles import AbsenceView, ProfileUpdate, ProfileView, Profiles
 from .territory import Territory, departement_of, territory
 from .attachments import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, sniff_attachment
 from .deadlines import DEFAULT_DEADLINES, LEGAL_MAX_ANSWER, TIMER_KINDS, Deadline, DeadlinePolicy
@@ -40,6 +50,9 @@ from .workflow import BILLING_CODES, MAX_ACTS_PER_PATIENT_YEAR, ExpertiseService
 __all__ = [
     # directory
     "Candidate", "Directory", "display_name", "metadata", "Territory", "departement_of", "territory",
+    "DirectoryError", "ImportRefused", "InvalidProfile", "ProfessionalNotFound",
+    "ImportReport", "RejectFile", "csv_safe", "import_rpps", "import_fhir_bundle", "sniff_format",
+    "DirectoryFhir", "Profiles", "ProfileView", "ProfileUpdate", "AbsenceView",
     # requests
     "ExpertiseService", "DeadlineRunner", "DeadlinePolicy", "Deadline", "DEFAULT_DEADLINES", "LEGAL_MAX_ANSWER",
     "TIMER_KINDS", "TRANSITIONS", "STATES", "OPEN_STATES", "ASSIGNED_STATES", "TERMINAL_STATES", "check_transition",

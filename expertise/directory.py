@@ -53,30 +53,49 @@ class Directory:
         if limit <= 0:
             return []
         proximity = _proximity_expression(commune)
-        best = func.min(proximity).label("proximity")
+        # One statement: driven by the (small) accepted-specialty table, each professional's nearest matching
+        # practice picked by a window, names, capacity and languages joined in.
         conditions = [
-            Activity.specialty_code == specialty,
             ProfileSpecialty.specialty == specialty,
-            ~exists().where(Absence.rpps == Activity.rpps, Absence.starts_at <= at, Absence.ends_at > at),
+            ~exists().where(Absence.rpps == ProfileSpecialty.rpps, Absence.starts_at <= at, Absence.ends_at > at),
         ]
         if language is not None:
-            conditions.append(exists().where(ProfileLanguage.rpps == Activity.rpps,
+            conditions.append(exists().where(ProfileLanguage.rpps == ProfileSpecialty.rpps,
                                              ProfileLanguage.language == language.lower()))
         if exclude:
-            conditions.append(Activity.rpps.not_in(list(exclude)))
-        ranked = (
-            select(Activity.rpps, best)
-            .join(ProfileSpecialty, ProfileSpecialty.rpps == Activity.rpps)
+            conditions.append(ProfileSpecialty.rpps.not_in(list(exclude)))
+        sites = (
+            select(Activity.rpps, Activity.commune, Activity.departement, proximity.label("proximity"),
+                   func.row_number().over(partition_by=Activity.rpps,
+                                          order_by=(proximity, Activity.position)).label("rank"))
+            .select_from(ProfileSpecialty)
+            # coalesce() on purpose: it hides the specialty from the planners' index choice, so they start from the
+            # small accepted-specialty table instead of scanning every activity line of the specialty (48 k rows
+            # for a common one in the national file), then reach activities through (rpps, specialty).
+            .join(Activity, and_(Activity.rpps == ProfileSpecialty.rpps,
+                                 func.coalesce(Activity.specialty_code, "") == ProfileSpecialty.specialty))
             .where(*conditions)
-            .group_by(Activity.rpps)
-            .order_by(best, Activity.rpps)
+            .subquery("sites")
+        )
+        languages = (select(func.aggregate_strings(ProfileLanguage.language, ","))
+                     .where(ProfileLanguage.rpps == sites.c.rpps).scalar_subquery())
+        query = (
+            select(sites.c.rpps, sites.c.commune, sites.c.departement, sites.c.proximity, Professional.civility_code,
+                   Professional.given_name, Professional.family_name, Profile.capacity, languages)
+            .join(Professional, Professional.rpps == sites.c.rpps)
+            .join(Profile, Profile.rpps == sites.c.rpps)
+            .where(sites.c.rank == 1)
+            .order_by(sites.c.proximity, sites.c.rpps)
             .limit(limit)
         )
         async with self._sessions() as session:
-            top = [(rpps, int(level)) for rpps, level in (await session.execute(ranked)).all()]
-            if not top:
-                return []
-            return await _details(session, top, specialty, commune)
+            # A bare connection rather than the ORM session: fewer driver round trips per decision.
+            connection = await session.connection()
+            rows = (await connection.execute(query)).all()
+        return [Candidate(rpps=rpps, name=display_name(civility, given, family), specialty=specialty,
+                          commune=site_commune, departement=site_dep, proximity=int(level), capacity=int(capacity),
+                          languages=tuple(sorted(spoken.split(","))) if spoken else ())
+                for rpps, site_commune, site_dep, level, civility, given, family, capacity, spoken in rows]
 
 
 def _proximity_expression(commune: str | None) -> ColumnElement[int]:
@@ -96,34 +115,3 @@ def _proximity_expression(commune: str | None) -> ColumnElement[int]:
     if same_region:
         whens.append((Activity.departement.in_(same_region), SAME_REGION))
     return case(*whens, else_=NATIONAL)
-
-
-async def _details(session: AsyncSession, top: list[tuple[str, int]], specialty: str,
-                   commune: str | None) -> list[Candidate]:
-    rpps_list = [rpps for rpps, _ in top]
-    people = {p.rpps: p for p in await session.scalars(select(Professional).where(Professional.rpps.in_(rpps_list)))}
-    capacity = dict((await session.execute(select(Profile.rpps, Profile.capacity)
-                                           .where(Profile.rpps.in_(rpps_list)))).all())
-    languages: dict[str, list[str]] = {}
-    for rpps, lang in (await session.execute(select(ProfileLanguage.rpps, ProfileLanguage.language)
-                                             .where(ProfileLanguage.rpps.in_(rpps_list))
-                                             .order_by(ProfileLanguage.rpps, ProfileLanguage.language))).all():
-        languages.setdefault(rpps, []).append(lang)
-    places: dict[str, tuple[int, str | None, str | None]] = {}
-    sites = select(Activity.rpps, Activity.commune, Activity.departement, Activity.position).where(
-        and_(Activity.rpps.in_(rpps_list), Activity.specialty_code == specialty)).order_by(Activity.position)
-    where = territory()
-    for rpps, site_commune, site_dep, _ in (await session.execute(sites)).all():
-        level = where.proximity(commune, site_commune, site_dep)
-        if rpps not in places or level < places[rpps][0]:
-            places[rpps] = (level, site_commune, site_dep)
-    result = []
-    for rpps, level in top:
-        person = people[rpps]
-        _, site_commune, site_dep = places.get(rpps, (level, None, None))
-        result.append(Candidate(
-            rpps=rpps, name=display_name(person.civility_code, person.given_name, person.family_name),
-            specialty=specialty, commune=site_commune, departement=site_dep, proximity=level,
-            capacity=int(capacity.get(rpps, 0)), languages=tuple(languages.get(rpps, ())),
-        ))
-    return result

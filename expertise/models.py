@@ -79,14 +79,16 @@ class Activity(Base):
     """One line of the extract: a professional's activity (profession, savoir-faire, structure, place)."""
 
     __tablename__ = "directory_activities"
+    # Few indexes on purpose: each one costs on every imported line. (rpps, specialty) serves routing (driven by
+    # the accepted-specialty table) and the upsert's deletes; (specialty, commune) and postal code serve FHIR search.
     __table_args__ = (
-        Index("ix_directory_activities_specialty_departement", "specialty_code", "departement", "rpps"),
+        Index("ix_directory_activities_rpps_specialty", "rpps", "specialty_code"),
         Index("ix_directory_activities_specialty_commune", "specialty_code", "commune"),
         Index("ix_directory_activities_postal_code", "postal_code"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    rpps: Mapped[str] = mapped_column(ForeignKey("directory_professionals.rpps", ondelete="CASCADE"), index=True)
+    rpps: Mapped[str] = mapped_column(ForeignKey("directory_professionals.rpps", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(Integer)  # order among the professional's lines
     profession_code: Mapped[str] = mapped_column(String(8), default="")
     profession: Mapped[str] = mapped_column(String(120), default="")

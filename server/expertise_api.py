@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from expertise import (
-    Actor, AnswerReport, BillingLimitReached, DeadlinePolicy, DeadlineRunner, Directory, ExpertiseService,
+    Actor, AnswerReport, BillingLimitReached, DeadlinePolicy, DeadlineRunner, DirectoryPort, ExpertiseService,
     InvalidRequest, InvalidTransition, MAX_ATTACHMENT_BYTES, NewRequest, RequestError, RequestForbidden,
     RequestNotFound, profession_of,
 )
@@ -33,7 +33,9 @@ from .errors import Conflict, Forbidden, Invalid, LucarneError, NotFound
 from .expertise_socket import ExpertiseNotifier
 from .expertise_wiring import ExpertiseAudit, patient_key_function
 from .httputil import read_json, require_professional
-from .keys import clock_key, consultations_key, db_key, expertise_key, signaling_key, web_sessions_key
+from .keys import (
+    clock_key, consultations_key, db_key, directory_key, expertise_key, signaling_key, web_sessions_key,
+)
 from .models import User
 from .sessions import Principal
 
@@ -230,12 +232,12 @@ async def download_attachment(request: web.Request) -> web.Response:
 
 # -- wiring ----------------------------------------------------------------------------------------------------
 def build_service(settings: Settings, sessions: SessionFactory, clock: Clock, sealer: Sealer, audit: AuditLog,
-                  notifier: ExpertiseNotifier) -> ExpertiseService:
+                  notifier: ExpertiseNotifier, directory: DirectoryPort) -> ExpertiseService:
     try:
         policy = DeadlinePolicy.parse(settings.expertise_deadlines)
     except InvalidRequest as exc:  # a bad setting stops the start, not the first request
         raise ValueError(f"LUCARNE_EXPERTISE_DEADLINES: {exc.message}") from exc
-    return ExpertiseService(sessions, clock, Directory(sessions), sealer,
+    return ExpertiseService(sessions, clock, directory, sealer,
                             BlobStore(settings.data_dir / "expertise-blobs", sealer), ExpertiseAudit(audit),
                             notifier, patient_key_function(settings.secret_key), policy,
                             node=f"{socket.gethostname()}:{os.getpid()}")
@@ -246,7 +248,7 @@ def setup_expertise(app: web.Application, settings: Settings, sessions: SessionF
     """Create the request service, its deadline runner, routes and realtime namespace (inside ``create_app``)."""
     sio = app[signaling_key].sio
     notifier = ExpertiseNotifier(sio, sessions, app[web_sessions_key])
-    service = build_service(settings, sessions, clock, sealer, audit, notifier)
+    service = build_service(settings, sessions, clock, sealer, audit, notifier, app[directory_key])
     app[expertise_key] = service
     app[runner_key] = DeadlineRunner(service, settings.expertise_timer_interval_s)
     notifier.register()

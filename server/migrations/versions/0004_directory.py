@@ -72,9 +72,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('directory_activities', schema=None) as batch_op:
         batch_op.create_index('ix_directory_activities_postal_code', ['postal_code'], unique=False)
-        batch_op.create_index(batch_op.f('ix_directory_activities_rpps'), ['rpps'], unique=False)
+        batch_op.create_index('ix_directory_activities_rpps_specialty', ['rpps', 'specialty_code'], unique=False)
         batch_op.create_index('ix_directory_activities_specialty_commune', ['specialty_code', 'commune'], unique=False)
-        batch_op.create_index('ix_directory_activities_specialty_departement', ['specialty_code', 'departement', 'rpps'], unique=False)
 
     op.create_table('expertise_profiles',
     sa.Column('rpps', sa.String(length=11), nullable=False),
@@ -134,9 +133,8 @@ def downgrade() -> None:
     op.drop_table('expertise_absences')
     op.drop_table('expertise_profiles')
     with op.batch_alter_table('directory_activities', schema=None) as batch_op:
-        batch_op.drop_index('ix_directory_activities_specialty_departement')
         batch_op.drop_index('ix_directory_activities_specialty_commune')
-        batch_op.drop_index(batch_op.f('ix_directory_activities_rpps'))
+        batch_op.drop_index('ix_directory_activities_rpps_specialty')
         batch_op.drop_index('ix_directory_activities_postal_code')
 
     op.drop_table('directory_activities')

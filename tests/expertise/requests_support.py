@@ -131,15 +131,6 @@ async def seed_professional(sessions: Any, rpps: str, *, commune: str = "69123",
             session.add_all([ProfileLanguage(rpps=rpps, language=lang) for lang in languages])
 
 
-async def link_account(sessions: Any, user_id: str, rpps: str) -> None:
-    """Link a Lucarne account to its directory entry (``users.rpps``)."""
-    from sqlalchemy import update
-
-    from server.models import User
-    async with sessions.begin() as session:
-        await session.execute(update(User).where(User.id == user_id).values(rpps=rpps))
-
-
 def http_body(**overrides: Any) -> dict[str, Any]:
     return request_body(**{"specialty": DERM, "commune": "69123", **overrides})
 

@@ -9,10 +9,10 @@ from typing import Any
 import socketio
 from sqlalchemy import select, text
 
-from server.keys import db_key
+from server.keys import accounts_key, db_key
 from server.models import AuditEntry
-from tests.expertise.requests_support import PDF_MIN, PNG_1x1, http_body, link_account, seed_professional
-from tests.fakes import Browser, join_as_patient, make_user, new_consultation
+from tests.expertise.requests_support import PDF_MIN, PNG_1x1, http_body, seed_professional
+from tests.fakes import Browser, join_as_patient, new_consultation
 
 API = "/api/expertise/requests"
 
@@ -26,8 +26,8 @@ async def _people(server: Any) -> dict[str, str]:
             ("near", "specialist", "20000000001", "69123", "69", True),
             ("far", "specialist", "20000000002", "75056", "75", True)):
         await seed_professional(sessions, rpps, commune=commune, departement=dep, accepts=accepts)
-        ids[name] = await make_user(server, name, role)
-        await link_account(sessions, ids[name], rpps)
+        account = await server.app[accounts_key].create(name, "correct horse battery", f"Dr {name}", role, rpps=rpps)
+        ids[name] = account.id
     return ids
 
 

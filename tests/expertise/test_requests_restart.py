@@ -24,7 +24,7 @@ from server.clock import SystemClock
 from server.config import LimitSettings
 from server.tls import client_ssl_context
 from tests.conftest import free_port
-from tests.expertise.requests_support import PNG_1x1, http_body, link_account, seed_professional
+from tests.expertise.requests_support import PNG_1x1, http_body, seed_professional
 from tests.fakes import Browser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,8 +110,7 @@ async def test_offer_deadline_fires_after_a_crash_and_restart_exactly_once(
                                               ("near", "20000000001", "69123", "69", True),
                                               ("far", "20000000002", "75056", "75", True)):
         await seed_professional(sessions, rpps, commune=commune, departement=dep, accepts=accepts)
-        account = await accounts.create(name, "correct horse battery", f"Dr {name}", "practitioner")
-        await link_account(sessions, account.id, rpps)
+        await accounts.create(name, "correct horse battery", f"Dr {name}", "practitioner", rpps=rpps)
 
     first = await _start(base_env, test_certs)
     try:

@@ -183,6 +183,8 @@ class Dispatcher:
             await self.settle_offer(session, row, "revoked", now)
             await self.cancel_timers(session, row.id, (ANSWER_REMINDER,), now)
             move(session, row, "escalated", actor, now, f"not answered in time by {previous}")
+            # A video consultation opened with the late specialist is theirs: the next one gets a fresh one.
+            row.consultation_id, row.consultation_link_enc = None, None
             notices.append(Notice("request.escalated", row.id, "escalated", user_id=row.requester_id))
             notices.append(Notice("request.withdrawn", row.id, "escalated", rpps=previous))
             await self.route(session, row, actor, now, notices)

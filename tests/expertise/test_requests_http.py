@@ -144,7 +144,9 @@ async def test_a_patient_session_cannot_reach_requests(live_server: Any) -> None
         consultation = await new_consultation(gp)
     patient = await join_as_patient(live_server, consultation["link"]["url"])
     try:
-        for method, path in (("GET", API), ("GET", f"{API}/{rid}"), ("POST", API), ("POST", f"{API}/{rid}/cancel")):
+        for method, path in (("GET", API), ("GET", f"{API}/{rid}"), ("POST", API), ("POST", f"{API}/{rid}/cancel"),
+                             ("GET", f"/fhir/Task/{rid}"), ("GET", "/fhir/ServiceRequest"),
+                             ("GET", "/api/expertise/metrics")):
             response = await patient.api(method, path, json={} if method == "POST" else None)
             assert response.status in (401, 403), (path, response.status)
     finally:

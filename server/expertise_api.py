@@ -39,7 +39,7 @@ from .keys import (
 from .models import User
 from .sessions import Principal
 
-__all__ = ["setup_expertise", "actor_for"]
+__all__ = ["setup_expertise", "actor_for", "actor_from_principal", "translate_errors"]
 
 logger = logging.getLogger(__name__)
 runner_key = web.AppKey("expertise_runner", DeadlineRunner)
@@ -47,7 +47,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _FILTERS = ("status", "urgency", "specialty", "role")
 
 
-def _translated(handler: Handler) -> Handler:
+def translate_errors(handler: Handler) -> Handler:
     """Domain errors → the host's HTTP errors (the error middleware renders them)."""
 
     @functools.wraps(handler)
@@ -70,10 +70,10 @@ def _translated(handler: Handler) -> Handler:
 
 async def actor_for(request: web.Request) -> Actor:
     principal = require_professional(request)
-    return await _actor(request.app, principal)
+    return await actor_from_principal(request.app, principal)
 
 
-async def _actor(app: web.Application, principal: Principal) -> Actor:
+async def actor_from_principal(app: web.Application, principal: Principal) -> Actor:
     assert principal.user_id is not None
     async with app[db_key]() as session:
         user = await session.get(User, principal.user_id)
@@ -96,7 +96,7 @@ def _text_field(data: dict[str, Any], key: str) -> str:
     return value
 
 
-@_translated
+@translate_errors
 async def create_request(request: web.Request) -> web.Response:
     actor = await actor_for(request)
     service = _service(request)
@@ -105,7 +105,7 @@ async def create_request(request: web.Request) -> web.Response:
     return web.json_response(detail.to_json(), status=201)
 
 
-@_translated
+@translate_errors
 async def list_requests(request: web.Request) -> web.Response:
     actor = await actor_for(request)
     filters = {key: request.query.get(key) or None for key in _FILTERS}
@@ -116,17 +116,17 @@ async def list_requests(request: web.Request) -> web.Response:
     return web.json_response({"requests": [s.to_json() for s in summaries]})
 
 
-@_translated
+@translate_errors
 async def get_request(request: web.Request) -> web.Response:
     return web.json_response((await _service(request).get(await actor_for(request), _rid(request))).to_json())
 
 
-@_translated
+@translate_errors
 async def accept(request: web.Request) -> web.Response:
     return web.json_response((await _service(request).accept(await actor_for(request), _rid(request))).to_json())
 
 
-@_translated
+@translate_errors
 async def decline(request: web.Request) -> web.Response:
     actor = await actor_for(request)
     reason = _text_field(await read_json(request), "reason") if request.can_read_body else ""
@@ -134,13 +134,13 @@ async def decline(request: web.Request) -> web.Response:
     return web.json_response({"declined": True})
 
 
-@_translated
+@translate_errors
 async def cancel(request: web.Request) -> web.Response:
     await _service(request).cancel(await actor_for(request), _rid(request))
     return web.json_response({"cancelled": True})
 
 
-@_translated
+@translate_errors
 async def post_message(request: web.Request) -> web.Response:
     actor = await actor_for(request)
     kind = request.match_info["kind"]
@@ -153,20 +153,20 @@ async def post_message(request: web.Request) -> web.Response:
     return web.json_response(message.to_json(), status=201)
 
 
-@_translated
+@translate_errors
 async def thread(request: web.Request) -> web.Response:
     messages = await _service(request).thread(await actor_for(request), _rid(request))
     return web.json_response({"messages": [m.to_json() for m in messages]})
 
 
-@_translated
+@translate_errors
 async def answer(request: web.Request) -> web.Response:
     actor = await actor_for(request)
     report = AnswerReport.parse(await read_json(request))
     return web.json_response((await _service(request).answer(actor, _rid(request), report)).to_json())
 
 
-@_translated
+@translate_errors
 async def close(request: web.Request) -> web.Response:
     actor = await actor_for(request)
     avoided = (await read_json(request)).get("referral_avoided")
@@ -175,18 +175,18 @@ async def close(request: web.Request) -> web.Response:
     return web.json_response((await _service(request).close(actor, _rid(request), avoided)).to_json())
 
 
-@_translated
+@translate_errors
 async def bill(request: web.Request) -> web.Response:
     actor = await actor_for(request)
     code = _text_field(await read_json(request), "code").upper()
     return web.json_response(await _service(request).bill(actor, _rid(request), code), status=201)
 
 
-@_translated
+@translate_errors
 async def teleconsultation(request: web.Request) -> web.Response:
     """Escalate to video: a consultation owned by the requester, with a guest link for the specialist."""
     principal = require_professional(request)
-    actor = await _actor(request.app, principal)
+    actor = await actor_from_principal(request.app, principal)
     service = _service(request)
     detail, expert_rpps = await service.check_teleconsultation(actor, _rid(request))
     consultations = request.app[consultations_key]
@@ -201,7 +201,7 @@ async def teleconsultation(request: web.Request) -> web.Response:
                              status=201)
 
 
-@_translated
+@translate_errors
 async def upload_attachment(request: web.Request) -> web.Response:
     actor = await actor_for(request)
     if request.content_length is not None and request.content_length > MAX_ATTACHMENT_BYTES:
@@ -220,7 +220,7 @@ async def upload_attachment(request: web.Request) -> web.Response:
     return web.json_response(view.to_json(), status=201)
 
 
-@_translated
+@translate_errors
 async def download_attachment(request: web.Request) -> web.Response:
     actor = await actor_for(request)
     view, data = await _service(request).attachment(actor, _rid(request), request.match_info["aid"])

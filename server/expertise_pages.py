@@ -14,7 +14,7 @@ from expertise import CONSULTATION_NEEDS, IDENTITY_STATUSES, STATES, RequestMetr
 
 from .audit import AuditEvent
 from .context import principal_of
-from .expertise_api import _actor, _translated
+from .expertise_api import actor_from_principal, translate_errors
 from .keys import audit_key, clock_key, db_key, expertise_key
 from .sessions import Principal
 from .templates import render, request_language
@@ -63,7 +63,7 @@ def _page_principal(request: web.Request) -> Principal:
 
 async def list_page(request: web.Request) -> web.StreamResponse:
     principal = _page_principal(request)
-    actor = await _actor(request.app, principal)
+    actor = await actor_from_principal(request.app, principal)
     filters = {key: request.query.get(key) or None for key in ("status", "urgency", "role")}
     if filters["status"] not in (None, *STATES) or filters["role"] not in (None, "requester", "expert"):
         filters = {"status": None, "urgency": None, "role": None}
@@ -78,10 +78,10 @@ async def list_page(request: web.Request) -> web.StreamResponse:
         "boot": {"csrf": principal.csrf_token, "lang": lang}})
 
 
-@_translated
+@translate_errors
 async def request_page(request: web.Request) -> web.StreamResponse:
     principal = _page_principal(request)
-    actor = await _actor(request.app, principal)
+    actor = await actor_from_principal(request.app, principal)
     service = request.app[expertise_key]
     detail = await service.get(actor, request.match_info["rid"])
     messages = await service.thread(actor, detail.summary.id)

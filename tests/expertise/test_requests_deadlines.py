@@ -1,4 +1,5 @@
-"""Durable deadlines: offer expiry reassigns, answer deadline escalates and re-routes, each timer fires once."""
+"""Durable deadlines: offer expiry reassigns, answer deadline escalates and re-routes, each timer fires once
+(two nodes with their own engines race here; test_requests_restart.py uses real processes)."""
 
 from __future__ import annotations
 
@@ -98,7 +99,7 @@ async def test_answering_in_time_cancels_escalation(harness: Harness) -> None:
     assert (await harness.service.summary(GP, rid)).status == "answered"
 
 
-async def test_two_processes_racing_fire_each_timer_exactly_once(db: Any, tmp_path: Path) -> None:
+async def test_two_nodes_racing_fire_each_timer_exactly_once(db: Any, tmp_path: Path) -> None:
     engine, sessions = db
     first = build(sessions, tmp_path / "a", node="node-a")
     from server.db import open_database

@@ -14,7 +14,7 @@ import logging
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -97,15 +97,32 @@ class _Seen:
         return value in self._extra
 
 
-@dataclass
 class _Group:
-    rpps: str
-    identity: tuple[str, ...]
-    first_line: int
-    continuation: bool  # the professional already had lines written earlier in this run
-    activities: list[tuple[str | None, ...]] = field(default_factory=list)
-    seen: dict[tuple[str | None, ...], int] = field(default_factory=dict)
-    raw: list[bytes] = field(default_factory=list)
+    """A professional's lines in the current batch. A plain slotted class: 1.7 million are made per national
+    import, and a dataclass with three default factories cost a noticeable share of the run."""
+
+    __slots__ = ("rpps", "identity", "first_line", "continuation", "activities", "numbers", "raw")
+
+    def __init__(self, rpps: str, identity: tuple[str, ...], first_line: int, continuation: bool,
+                 raw: list[bytes] | None = None) -> None:
+        self.rpps = rpps
+        self.identity = identity
+        self.first_line = first_line
+        self.continuation = continuation  # the professional already had lines written earlier in this run
+        self.activities: list[tuple[str | None, ...]] = []
+        self.numbers: list[int] = []  # line (or entry) number of each activity
+        self.raw: list[bytes] = raw if raw is not None else []
+
+    def earlier(self, activity: tuple[str | None, ...]) -> int | None:
+        """Line number of an identical activity already in the group (groups hold 1 to 4 lines)."""
+        for known, number in zip(self.activities, self.numbers):
+            if known == activity:
+                return number
+        return None
+
+    def add(self, activity: tuple[str | None, ...], number: int) -> None:
+        self.activities.append(activity)
+        self.numbers.append(number)
 
     def digest(self) -> str:
         """Digest of the professional's lines as read (cheaper than re-serialising the parsed fields; a change in
@@ -201,11 +218,16 @@ async def _bulk_load(conn: AsyncConnection) -> bool:
     for index in _ACTIVITY_INDEXES:
         await conn.run_sync(lambda sync, index=index: index.drop(sync))
     await conn.commit()
+    if conn.dialect.name == "sqlite":
+        # Each activity's parent is inserted just before it in the same transaction: the per-row check is moot.
+        await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
     return True
 
 
 async def _restore_indexes(conn: AsyncConnection) -> None:
     await conn.rollback()
+    if conn.dialect.name == "sqlite":
+        await conn.exec_driver_sql("PRAGMA foreign_keys=ON")
     for index in _ACTIVITY_INDEXES:
         await conn.run_sync(lambda sync, index=index: index.create(sync, checkfirst=True))
     await conn.commit()
@@ -216,21 +238,23 @@ def _add(group: _Group, line: ValidLine, rejects: RejectFile) -> bool:
         rejects.write(line.number, f"duplicate identifier: RPPS {line.rpps} is on line {group.first_line} with "
                                    "a different identity (name or civility)", "|".join(line.identity))
         return False
-    earlier = group.seen.get(line.activity)
+    earlier = group.earlier(line.activity)
     if earlier is not None:
         rejects.write(line.number, f"duplicate line: same RPPS and activity as line {earlier}",
                       "|".join(v or "" for v in line.activity))
         return False
-    group.seen[line.activity] = line.number
-    group.activities.append(line.activity)
+    group.add(line.activity, line.number)
     group.raw.append(line.raw)
     return True
 
 
 async def _tune(conn: AsyncConnection, dry_run: bool) -> None:
-    """Import-connection settings only: on SQLite (WAL), NORMAL sync still commits atomically."""
+    """Import-connection settings only: on SQLite (WAL), NORMAL sync still commits atomically. (The pool may hand
+    this connection out later: these settings are harmless for ordinary use.)"""
     if conn.dialect.name == "sqlite" and not dry_run:
-        for pragma in ("PRAGMA synchronous=NORMAL", "PRAGMA cache_size=-65536", "PRAGMA temp_store=MEMORY"):
+        # Checkpoint every 64 MB of log instead of 4 MB (each checkpoint syncs the database file); 32 MB of page
+        # cache; index sorts spill to temporary files, not memory.
+        for pragma in ("PRAGMA synchronous=NORMAL", "PRAGMA cache_size=-32768", "PRAGMA wal_autocheckpoint=16384"):
             await conn.exec_driver_sql(pragma)
         await conn.commit()
 

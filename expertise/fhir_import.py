@@ -168,12 +168,11 @@ def _groups(entries: _Entries, rejects: RejectFile) -> dict[str, _Group]:
                           str(role.get("id") or ""))
             continue
         activity = _activity(role, entries)
-        if activity in groups[rpps].seen:
-            rejects.write(number, f"duplicate PractitionerRole (same as entry {groups[rpps].seen[activity]})",
-                          str(role.get("id") or ""))
+        earlier = groups[rpps].earlier(activity)
+        if earlier is not None:
+            rejects.write(number, f"duplicate PractitionerRole (same as entry {earlier})", str(role.get("id") or ""))
             continue
-        groups[rpps].seen[activity] = number
-        groups[rpps].activities.append(activity)
+        groups[rpps].add(activity, number)
         groups[rpps].raw.append(json.dumps(role, sort_keys=True).encode())
     return groups
 

@@ -204,3 +204,4 @@ async def test_lines_of_one_professional_split_across_batches(db: Any, tmp_path:
     async with sessions() as session:
         mine = await session.scalar(select(func.count()).select_from(Activity).where(Activity.rpps == several))
     assert mine == len(theirs)
+

@@ -33,6 +33,7 @@ class Account:
     username: str
     display_name: str
     role: str
+    rpps: str | None = None  # directory entry of the account (11-digit RPPS), if linked
 
 
 class Accounts:
@@ -43,9 +44,12 @@ class Accounts:
         self._hasher = PasswordHasher()
         self._dummy_hash = self._hasher.hash(_DUMMY_PASSWORD)
 
-    async def create(self, username: str, password: str, display_name: str, role: str) -> Account:
+    async def create(self, username: str, password: str, display_name: str, role: str, *,
+                     rpps: str | None = None) -> Account:
         if role not in ROLES:
             raise Invalid(f"unknown role {role!r}")
+        if rpps is not None and (len(rpps) != 11 or not rpps.isdigit()):
+            raise Invalid("the RPPS identifier must be 11 digits")
         if not 3 <= len(username) <= 80 or len(password) < 10:
             raise Invalid("user name must be 3-80 characters and the password at least 10")
         user = User(
@@ -56,12 +60,13 @@ class Accounts:
             password_hash=self._hasher.hash(password),
             active=True,
             created_at=self._clock.now(),
+            rpps=rpps,
         )
         try:
             async with self._sessions.begin() as session:
                 session.add(user)
         except IntegrityError as exc:
-            raise Invalid(f"the user name {username.lower()!r} is already taken") from exc
+            raise Invalid(f"the user name {username.lower()!r} or the RPPS identifier is already taken") from exc
         return _account(user)
 
     async def get(self, user_id: str) -> Account | None:
@@ -119,4 +124,5 @@ class Accounts:
 
 
 def _account(user: User) -> Account:
-    return Account(id=user.id, username=user.username, display_name=user.display_name, role=user.role)
+    return Account(id=user.id, username=user.username, display_name=user.display_name, role=user.role,
+                   rpps=user.rpps)

@@ -10,6 +10,7 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from expertise import Directory, DirectoryFhir, Profiles
 from media import MediaSettings, PeerRegistry
 from signaling import CallSignaling, Limits
 
@@ -24,9 +25,11 @@ from .config import Settings
 from .consultations import Consultations
 from .crypto import Sealer
 from .db import create_engine
+from .directory_api import setup_directory_routes
+from .expertise_api import setup_expertise
 from .keys import (
-    accounts_key, audit_key, calls_key, clock_key, consultations_key, db_key, settings_key, signaling_key,
-    live_key, regulation_key, templates_key, web_sessions_key,
+    accounts_key, audit_key, calls_key, clock_key, consultations_key, db_key, directory_fhir_key, directory_key,
+    live_key, profiles_key, regulation_key, settings_key, signaling_key, templates_key, web_sessions_key,
 )
 from .links import LinkSigner
 from .live import LiveView
@@ -85,11 +88,16 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[live_key] = LiveView(PeerRegistry(MediaSettings(host_addresses=settings.media_hosts)), regulation)
     app[signaling_key] = signaling
     app[templates_key] = create_environment(settings.web_dir)
+    app[directory_key] = Directory(sessions)
+    app[profiles_key] = Profiles(sessions)
+    app[directory_fhir_key] = DirectoryFhir(sessions)
 
     setup_middlewares(app)
     setup_page_routes(app)
     setup_api_routes(app)
     setup_case_routes(app)
+    setup_directory_routes(app)
+    setup_expertise(app, settings, sessions, clock, sealer, audit)
     app.router.add_get("/readyz", readyz)
     app.router.add_static("/static", settings.web_dir / "static", follow_symlinks=False)
     signaling.attach(app)

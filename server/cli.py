@@ -19,6 +19,7 @@ from .audit import format_report, verify
 from .clock import SystemClock
 from .config import Settings
 from .db import open_database
+from .directory_cli import add_directory_parser, run_directory
 from .errors import LucarneError
 from .migrate import upgrade
 
@@ -47,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     user.add_argument("username")
     user.add_argument("--name", required=True)
     user.add_argument("--role", choices=ROLES, default="practitioner")
+    user.add_argument("--rpps", help="11-digit RPPS identifier: links the account to its directory entry")
+    add_directory_parser(sub)
     audit = sub.add_parser("audit", help="audit log tools")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     check = audit_sub.add_parser("verify", help="verify the hash chain of the audit log")
@@ -70,13 +73,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "create-user":
         password = sys.stdin.readline().strip() if not sys.stdin.isatty() else getpass.getpass("Password: ")
         try:
-            asyncio.run(_create_user(settings, args.username, password, args.name, args.role))
+            asyncio.run(_create_user(settings, args.username, password, args.name, args.role, args.rpps))
         except LucarneError as exc:
             print(f"error: {exc.message}", file=sys.stderr)
             return 2
         return 0
     if command == "audit":
         return asyncio.run(_verify(settings, args.expect_head))
+    if command == "directory":
+        return asyncio.run(run_directory(settings, args))
     return 2
 
 
@@ -85,10 +90,12 @@ async def _migrate(settings: Settings) -> None:
         await upgrade(engine)
 
 
-async def _create_user(settings: Settings, username: str, password: str, name: str, role: str) -> None:
+async def _create_user(settings: Settings, username: str, password: str, name: str, role: str,
+                       rpps: str | None = None) -> None:
     async with open_database(settings.database_url) as (_, sessions):
-        account = await Accounts(sessions, SystemClock(), settings.limits).create(username, password, name, role)
-    print(f"created {account.role} {account.username}")
+        account = await Accounts(sessions, SystemClock(), settings.limits).create(username, password, name, role,
+                                                                                 rpps=rpps)
+    print(f"created {account.role} {account.username}" + (f" (RPPS {account.rpps})" if account.rpps else ""))
 
 
 async def _verify(settings: Settings, expected_head: str | None) -> int:

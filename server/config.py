@@ -72,6 +72,9 @@ class Settings:
     session_ttl_s: int = 12 * 3600
     link_ttl_s: int = 24 * 3600
     cookie_secure: bool = True
+    # Tele-expertise deadlines per urgency ("urgent=30m/4h,routine=8h/72h"; empty = defaults) and timer polling.
+    expertise_deadlines: str = ""
+    expertise_timer_interval_s: float = 1.0
     ice: IceSettings = field(default_factory=IceSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
 
@@ -114,6 +117,8 @@ class Settings:
             sms_gateway_token=env.get("LUCARNE_SMS_GATEWAY_TOKEN", ""),
             caller_link_ttl_s=int(env.get("LUCARNE_CALLER_LINK_TTL", "1800")),
             media_hosts=_csv(env.get("LUCARNE_MEDIA_HOSTS", "")),
+            expertise_deadlines=env.get("LUCARNE_EXPERTISE_DEADLINES", ""),
+            expertise_timer_interval_s=float(env.get("LUCARNE_EXPERTISE_TIMER_INTERVAL", "1")),
             tls_cert=cert_dir / "server.pem",
             tls_key=cert_dir / "server-key.pem",
             ice=IceSettings(

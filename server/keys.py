@@ -5,6 +5,7 @@ from __future__ import annotations
 import jinja2
 from aiohttp import web
 
+from expertise import Directory, DirectoryFhir, ExpertiseService, Profiles
 from signaling import CallSignaling
 
 from .accounts import Accounts
@@ -21,6 +22,8 @@ from .sessions import WebSessions
 __all__ = [
     "settings_key", "clock_key", "db_key", "accounts_key", "web_sessions_key", "audit_key",
     "consultations_key", "calls_key", "signaling_key", "templates_key", "regulation_key", "live_key",
+    "directory_key", "profiles_key", "directory_fhir_key",
+    "expertise_key",
 ]
 
 settings_key = web.AppKey("settings", Settings)
@@ -35,3 +38,7 @@ signaling_key = web.AppKey("signaling", CallSignaling)
 templates_key = web.AppKey("templates", jinja2.Environment)
 regulation_key = web.AppKey("regulation", RegulationCases)
 live_key = web.AppKey("live", LiveView)
+directory_key = web.AppKey("directory", Directory)
+profiles_key = web.AppKey("profiles", Profiles)
+directory_fhir_key = web.AppKey("directory_fhir", DirectoryFhir)
+expertise_key = web.AppKey("expertise", ExpertiseService)

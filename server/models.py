@@ -41,6 +41,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The account's entry in the professional directory (11-digit RPPS), if any.
+    rpps: Mapped[str | None] = mapped_column(String(11), unique=True, nullable=True)
 
 
 class WebSession(Base):

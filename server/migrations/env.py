@@ -7,10 +7,12 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from expertise import metadata as expertise_metadata
 from server.db import create_engine
 from server.models import Base
 
-target_metadata = Base.metadata
+# The host's tables and the tele-expertise domain's tables share one schema history.
+target_metadata = [Base.metadata, expertise_metadata]
 
 
 def _run(connection: Connection) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
+from expertise import metadata as expertise_metadata
 from server.crypto import SealError, Sealer
 from server.errors import Conflict
 from server.lifecycle import CONSULTATION, PARTICIPANT, check_transition
@@ -59,7 +60,7 @@ async def test_migrations_match_the_models(db: Any) -> None:
     engine, _ = db
 
     def diff(connection: Any) -> list[Any]:
-        return compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        return compare_metadata(MigrationContext.configure(connection), [Base.metadata, expertise_metadata])
 
     async with engine.connect() as connection:
         assert await connection.run_sync(diff) == []

@@ -1,0 +1,74 @@
+"""Reading the extract in chunks of validated lines (bounded memory: one chunk at a time).
+
+Parsing and writing run one after the other: overlapping them in one process made the database driver's thread
+wait for the interpreter lock on every row it binds (twice slower). A second parsing process did not help either:
+unpickling a chunk in the importing process costs about what parsing it does (both allocate every cell).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .directory_errors import ImportRefused
+from .rpps_format import Header, LineError, ValidLine, detect_encoding
+
+__all__ = ["Chunk", "open_extract", "parse_chunks", "read_chunks"]
+_SAMPLE = 1 << 20
+
+
+@dataclass(frozen=True)
+class Chunk:
+    lines: list[ValidLine]
+    rejected: list[tuple[int, str, str]]  # (line number, reason, content)
+    nbytes: int
+    last_line: int
+
+
+def open_extract(path: Path) -> tuple[str, str]:
+    """Encoding and header row of ``path``; :class:`ImportRefused` when either is unusable."""
+    with path.open("rb") as stream:
+        sample = stream.read(_SAMPLE)
+    encoding = detect_encoding(sample)
+    first = sample.split(b"\n", 1)[0]
+    try:
+        header = first.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise ImportRefused(f"the header row is not valid {encoding}") from exc
+    Header(header)  # refuses a header without the required columns
+    return encoding, header
+
+
+def parse_chunks(path: Path, encoding: str, header_text: str, chunk_lines: int) -> Iterator[Chunk]:
+    header = Header(header_text)
+    with path.open("rb") as stream:
+        pending = len(stream.readline())
+        lines: list[ValidLine] = []
+        rejected: list[tuple[int, str, str]] = []
+        number = 1
+        for number, raw in enumerate(stream, start=2):
+            pending += len(raw)
+            complete = raw.endswith(b"\n")
+            try:
+                text = raw.decode(encoding).rstrip("\r\n")
+            except UnicodeDecodeError:
+                rejected.append((number, f"not valid {encoding} (the encoding detected from the file's start)",
+                                 raw.decode("latin-1").rstrip("\r\n")))
+                continue
+            if not text.strip():
+                continue
+            parsed = header.parse(number, text, raw.rstrip(b"\r\n"), complete=complete)
+            if isinstance(parsed, LineError):
+                rejected.append((number, parsed.reason, text))
+            else:
+                lines.append(parsed)
+                if len(lines) >= chunk_lines:
+                    yield Chunk(lines, rejected, pending, number)
+                    lines, rejected, pending = [], [], 0
+        yield Chunk(lines, rejected, pending, number)
+
+
+async def read_chunks(path: Path, encoding: str, header_text: str, chunk_lines: int) -> AsyncIterator[Chunk]:
+    for chunk in parse_chunks(path, encoding, header_text, chunk_lines):
+        yield chunk

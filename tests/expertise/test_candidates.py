@@ -1,0 +1,75 @@
+"""Directory.candidates on both databases: specialty, profile, absence, language, exclusion and proximity order."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from expertise import Candidate, Directory
+from expertise.models import Absence, Activity, Professional, Profile, ProfileLanguage, ProfileSpecialty
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+async def seed(sessions: Any, rpps: str, family: str, sites: list[tuple[str, str, str]], *,
+               accepts: list[str] | None = None, languages: list[str] = ["fr"], capacity: int = 3) -> None:
+    """``sites``: (specialty code, commune, département) per activity line; ``accepts`` None = no profile."""
+    async with sessions.begin() as session:
+        session.add(Professional(rpps=rpps, national_id="8" + rpps, civility_code="DR", civility="Docteur",
+                                 family_name=family, given_name="Ana", source="rpps", row_hash="x", updated_at=NOW))
+        await session.flush()
+        for position, (specialty, commune, dep) in enumerate(sites):
+            session.add(Activity(rpps=rpps, position=position, profession_code="10", specialty_code=specialty,
+                                 commune=commune, departement=dep, postal_code=None))
+        if accepts is not None:
+            session.add(Profile(rpps=rpps, capacity=capacity, updated_at=NOW))
+            await session.flush()
+            session.add_all([ProfileSpecialty(rpps=rpps, specialty=s) for s in accepts])
+            session.add_all([ProfileLanguage(rpps=rpps, language=lang) for lang in languages])
+
+
+async def test_candidates_filter_and_order_by_proximity(db: Any) -> None:
+    _, sessions = db
+    derm = "SM16"
+    await seed(sessions, "10000000009", "National", [(derm, "75056", "75")], accepts=[derm])
+    await seed(sessions, "10000000008", "Region", [(derm, "63113", "63")], accepts=[derm], languages=["fr", "en"])
+    await seed(sessions, "10000000007", "Voisin", [(derm, "38185", "38")], accepts=[derm], capacity=5)
+    await seed(sessions, "10000000006", "Departement", [(derm, "69266", "69")], accepts=[derm])
+    # Two sites: the nearest one (Lyon itself) counts.
+    await seed(sessions, "10000000005", "Commune", [(derm, "13055", "13"), (derm, "69123", "69")], accepts=[derm])
+    await seed(sessions, "10000000004", "Commune2", [(derm, "69123", "69")], accepts=[derm])
+    await seed(sessions, "10000000003", "SansProfil", [(derm, "69123", "69")], accepts=None)
+    await seed(sessions, "10000000002", "AutreSpecialite", [(derm, "69123", "69")], accepts=["SM53"])
+    await seed(sessions, "10000000001", "Cardio", [("SM04", "69123", "69")], accepts=[derm])
+
+    directory = Directory(sessions)
+    found = await directory.candidates(derm, "69123", NOW)
+    assert [(c.rpps, c.proximity) for c in found] == [
+        ("10000000004", 0), ("10000000005", 0), ("10000000006", 1), ("10000000007", 2), ("10000000008", 3),
+        ("10000000009", 4)]
+    assert found[1] == Candidate(rpps="10000000005", name="Dr Ana Commune", specialty=derm, commune="69123",
+                                 departement="69", proximity=0, capacity=3, languages=("fr",))
+    assert found[3].capacity == 5
+    assert found[4].languages == ("en", "fr")
+
+    assert [c.rpps for c in await directory.candidates(derm, "69123", NOW, language="en")] == ["10000000008"]
+    assert [c.rpps for c in await directory.candidates(derm, "69123", NOW, limit=2)] == ["10000000004", "10000000005"]
+    excluded = await directory.candidates(derm, "69123", NOW, exclude={"10000000004", "10000000006"})
+    assert [c.rpps for c in excluded][:2] == ["10000000005", "10000000007"]
+    # Without a commune everybody is "national", ordered by RPPS.
+    assert [c.proximity for c in await directory.candidates(derm, None, NOW)] == [4] * 6
+    assert await directory.candidates("SM99", "69123", NOW) == []
+
+
+async def test_absent_professionals_are_skipped_only_during_the_absence(db: Any) -> None:
+    _, sessions = db
+    await seed(sessions, "10000000001", "Absente", [("SM16", "69123", "69")], accepts=["SM16"])
+    await seed(sessions, "10000000002", "Presente", [("SM16", "75056", "75")], accepts=["SM16"])
+    async with sessions.begin() as session:
+        session.add(Absence(rpps="10000000001", starts_at=NOW - timedelta(days=1), ends_at=NOW + timedelta(hours=2)))
+    directory = Directory(sessions)
+    assert [c.rpps for c in await directory.candidates("SM16", "69123", NOW)] == ["10000000002"]
+    later = [c.rpps for c in await directory.candidates("SM16", "69123", NOW + timedelta(hours=2))]
+    assert later == ["10000000001", "10000000002"]
+    earlier = [c.rpps for c in await directory.candidates("SM16", "69123", NOW - timedelta(days=2))]
+    assert earlier == ["10000000001", "10000000002"]

@@ -32,7 +32,7 @@ from .db import SessionFactory
 from .errors import Conflict, Forbidden, Invalid, LucarneError, NotFound
 from .expertise_socket import ExpertiseNotifier
 from .expertise_wiring import ExpertiseAudit, patient_key_function
-from .httputil import read_json, require_professional
+from .httputil import read_body, read_json, require_professional
 from .keys import (
     clock_key, consultations_key, db_key, directory_key, expertise_key, signaling_key, web_sessions_key,
 )
@@ -204,17 +204,7 @@ async def teleconsultation(request: web.Request) -> web.Response:
 @translate_errors
 async def upload_attachment(request: web.Request) -> web.Response:
     actor = await actor_for(request)
-    if request.content_length is not None and request.content_length > MAX_ATTACHMENT_BYTES:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_ATTACHMENT_BYTES, actual_size=request.content_length)
-    # StreamReader.read(n) returns what is buffered, not n bytes: read every chunk, stop past the limit.
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > MAX_ATTACHMENT_BYTES:
-            raise web.HTTPRequestEntityTooLarge(max_size=MAX_ATTACHMENT_BYTES, actual_size=size)
-        chunks.append(chunk)
-    data = b"".join(chunks)
+    data = await read_body(request, MAX_ATTACHMENT_BYTES)
     name = request.query.get("name", "attachment")
     view = await _service(request).add_attachment(actor, _rid(request), name[:300], data)
     return web.json_response(view.to_json(), status=201)

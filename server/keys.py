@@ -16,11 +16,13 @@ from .consultations import Consultations
 from .db import SessionFactory
 from .live import LiveView
 from .regulation import RegulationCases
+from .relay import CallRelay
 from .sessions import WebSessions
 
 __all__ = [
     "settings_key", "clock_key", "db_key", "accounts_key", "web_sessions_key", "audit_key",
     "consultations_key", "calls_key", "signaling_key", "templates_key", "regulation_key", "live_key",
+    "relay_key",
 ]
 
 settings_key = web.AppKey("settings", Settings)
@@ -35,3 +37,4 @@ signaling_key = web.AppKey("signaling", CallSignaling)
 templates_key = web.AppKey("templates", jinja2.Environment)
 regulation_key = web.AppKey("regulation", RegulationCases)
 live_key = web.AppKey("live", LiveView)
+relay_key = web.AppKey("relay", CallRelay)

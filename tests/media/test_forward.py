@@ -146,6 +146,8 @@ async def test_publisher_hang_up_ends_the_subscriber_tracks(registry: PeerRegist
 
 
 class _StubSource:
+    kind = "video"
+
     def __init__(self) -> None:
         self.requests = 0
 

@@ -93,6 +93,12 @@ class PeerRegistry:
             raise NegotiationFailed("not an SDP offer")
         if len(sdp.encode()) > self._settings.max_sdp_bytes:
             raise NegotiationFailed(f"SDP larger than {self._settings.max_sdp_bytes} bytes")
+        try:
+            media = SessionDescription.parse(sdp).media
+        except (ValueError, KeyError, IndexError) as exc:
+            raise NegotiationFailed(f"malformed SDP offer: {exc}") from exc
+        if not any(m.kind in ("audio", "video") for m in media):
+            raise NegotiationFailed("the offer has no audio or video")
 
     def _watch(self, peer_id: str, peer: _Peer, on_track: TrackHandler) -> None:
         @peer.pc.on("track")

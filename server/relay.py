@@ -98,7 +98,7 @@ class CallRelay:
         try:
             return await self._answer(peer_id, leg, offer_sdp, _ignore, send=tracks)
         finally:
-            if peer_id not in self._legs:  # refused before the peer existed: nothing else stops these
+            if self._legs.get(peer_id) is not leg:  # refused: stop what was subscribed for it
                 for track in tracks:
                     track.stop()
 
@@ -112,17 +112,27 @@ class CallRelay:
 
         # Registered before answering: the registry closes the peer this one replaces, whose forget() must not
         # remove the new leg (identity check above).
+        previous = self._legs.get(peer_id)
         self._legs[peer_id] = leg
         try:
             return await self._peers.answer(peer_id, offer_sdp, on_track, send, codecs=FORWARDED_CODECS,
                                             on_close=forget)
         except NegotiationFailed as exc:
+            self._undo(peer_id, leg, previous)
             raise InvalidMessage(str(exc)) from exc
-        except MediaError as exc:
-            raise WrongState(str(exc)) from exc
-        finally:
-            if peer_id not in self._peers and self._legs.get(peer_id) is leg:
-                del self._legs[peer_id]
+        except BaseException as exc:
+            self._undo(peer_id, leg, previous)
+            if isinstance(exc, MediaError):
+                raise WrongState(str(exc)) from exc
+            raise
+
+    def _undo(self, peer_id: str, leg: _Leg, previous: _Leg | None) -> None:
+        if self._legs.get(peer_id) is not leg:
+            return  # the new peer existed and its close already forgot it
+        if previous is not None and peer_id in self._peers:
+            self._legs[peer_id] = previous  # refused before anything was replaced: the old peer still works
+        else:
+            del self._legs[peer_id]
 
     async def release(self, member: Member, connection: str | None) -> None:
         """Socket loss (``connection`` given): the peers that socket made. Hang-up (``None``): every peer of every

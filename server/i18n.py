@@ -208,6 +208,7 @@ _JS_PAIRS: dict[str, tuple[str, str]] = {
     "js_connecting": ("Connexion…", "Connecting…"),
     "js_reconnecting": ("Connexion perdue, reconnexion…", "Connection lost, reconnecting…"),
     "js_in_call": ("En consultation", "In the call"),
+    "js_in_call_relayed": ("En consultation, via le serveur", "In the call, through the server"),
     "js_alone": ("En attente des autres participants…", "Waiting for the other participants…"),
     "js_peer_left": ("{name} a quitté l'appel", "{name} left the call"),
     "js_error": ("Erreur", "Error"),

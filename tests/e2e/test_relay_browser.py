@@ -61,7 +61,12 @@ async def test_forced_relay_carries_video_both_ways_through_the_server(lab: Lab,
         await patient.wait_for_function("() => window.lucarne.state === 'call'")
 
         for page in (doctor, patient):
-            await page.wait_for_function(REMOTE_PLAYING, timeout=20_000)
+            try:
+                await page.wait_for_function(REMOTE_PLAYING, timeout=30_000)
+            except Exception as exc:
+                logs = [await p.evaluate("() => window.lucarne.log.slice(-60)") for p in (doctor, patient)]
+                raise AssertionError(f"no remote video; practitioner log {logs[0]}; patient log {logs[1]}; "
+                                     f"server log {(lab.workdir / 'server.log').read_text()[-4000:]}") from exc
             first = await wait_frames_above(page, 0, 10)
             await wait_frames_above(page, first + 10, 10)  # frames keep being decoded
             assert await page.evaluate("() => window.lucarne.mediaPath()") == "server"

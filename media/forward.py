@@ -15,7 +15,8 @@ How it works (aiortc has no public API for this, so it uses private internals, c
   instead of an ``av.Frame`` (``Vp8Encoder.pack``). Each subscriber gets a :class:`ForwardTrack` whose ``recv()``
   returns ``av.Packet`` with ``pts`` = the publisher's (unwrapped) RTP timestamp and ``time_base`` = 1/90000.
 * Keyframes. A new subscriber receives nothing until a VP8 keyframe (``data[0] & 1 == 0``) and asks the publisher
-  for one with an RTCP PLI (``RTCRtpReceiver._send_rtcp_pli``, private). When a subscriber's queue overflows the
+  for one with an RTCP PLI (``RTCRtpReceiver._send_rtcp_pli``, private), again at every inter frame it skips
+  while waiting (rate limited: browsers ignore a PLI that arrives within 300 ms of their previous keyframe). When a subscriber's queue overflows the
   queued frames are dropped and it waits for the next keyframe again (dropping single inter frames would corrupt
   its picture until the next keyframe). Keyframe requests from a subscriber (its PLI/FIR reach
   ``RTCRtpSender._send_keyframe``, private) are re-pointed upstream. All upstream PLIs are rate limited (one per
@@ -150,6 +151,10 @@ class ForwardTrack(MediaStreamTrack):
             return
         if self._waiting_for_keyframe:
             if not keyframe:
+                # Keep asking while waiting (rate limited by the source): a publisher may ignore a request that
+                # comes too soon after its last keyframe (libwebrtc drops PLIs within 300 ms of one), and the
+                # subscriber, which has received nothing yet, does not ask by itself.
+                self._source.request_keyframe()
                 return
             self._waiting_for_keyframe = False
         if self._queue.full():

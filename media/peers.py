@@ -20,6 +20,7 @@ from aiortc import (
 from aiortc.sdp import SessionDescription
 
 from .errors import MediaError, NegotiationFailed, PeerNotFound
+from .ports import use_port_range
 from .settings import MediaSettings
 
 __all__ = ["PeerRegistry", "TrackHandler"]
@@ -47,6 +48,7 @@ class PeerRegistry:
         self._settings = settings
         self._peers: dict[str, _Peer] = {}
         _use_host_addresses(settings.host_addresses)
+        use_port_range(settings.port_range)
 
     def __len__(self) -> int:
         return len(self._peers)

@@ -40,7 +40,8 @@ async def _wait_media(doctor: Any, cid: str, condition: Any, timeout_s: float = 
 
 async def test_forced_relay_carries_video_both_ways_through_the_server(lab: Lab, browsers: dict[str, Any]) -> None:
     server = LabServer(lab)
-    server.start(LUCARNE_MEDIA_RELAY="always", LUCARNE_MEDIA_HOSTS=lab.srv_ip)
+    # The server's ports sit below Linux's ephemeral range (32768+), where Chromium's own ports never are.
+    server.start(LUCARNE_MEDIA_RELAY="always", LUCARNE_MEDIA_HOSTS=lab.srv_ip, LUCARNE_MEDIA_PORTS="20000-20100")
     try:
         playwright = browsers["playwright"]
         doctor_context = await browsers["practitioner"].new_context(ignore_https_errors=True)
@@ -65,7 +66,8 @@ async def test_forced_relay_carries_video_both_ways_through_the_server(lab: Lab,
                 await page.wait_for_function(REMOTE_PLAYING, timeout=30_000)
             except Exception as exc:
                 logs = [await p.evaluate("() => window.lucarne.log.slice(-60)") for p in (doctor, patient)]
-                raise AssertionError(f"no remote video; practitioner log {logs[0]}; patient log {logs[1]}; "
+                raise AssertionError(f"no remote video; server relay {await _media(doctor, cid)}; "
+                                     f"practitioner log {logs[0]}; patient log {logs[1]}; "
                                      f"server log {(lab.workdir / 'server.log').read_text()[-4000:]}") from exc
             first = await wait_frames_above(page, 0, 10)
             await wait_frames_above(page, first + 10, 10)  # frames keep being decoded
@@ -87,6 +89,12 @@ async def test_forced_relay_carries_video_both_ways_through_the_server(lab: Lab,
                 assert leg["decoded"] == 0, leg
             else:
                 assert leg["sent"]["video"] > 0, leg
+
+        # Both browsers receive from the server's peers (ports of LUCARNE_MEDIA_PORTS), not from each other.
+        for page in (doctor, patient):
+            pair = await page.evaluate("async () => window.lucarne.selectedPair(window.lucarne.peers()[0])")
+            assert pair is not None and pair["remote"]["address"] == lab.srv_ip, pair
+            assert 20000 <= pair["remote"]["port"] <= 20100, pair
 
         await patient.click("#hangup")
         status = await _wait_media(doctor, cid, lambda s: not s["peers"], 10)

@@ -105,3 +105,43 @@ async def test_forced_relay_carries_video_both_ways_through_the_server(lab: Lab,
         await patient_context.close()
     finally:
         server.stop()
+
+
+async def test_auto_relay_takes_over_when_the_browsers_cannot_reach_each_other(lab: Lab, browsers: dict[str, Any]) -> None:
+    lab.add_doctor_network()  # the practitioner's browser reaches the server but not the patient's browser
+    server = LabServer(lab)
+    server.start(LUCARNE_MEDIA_RELAY="auto", LUCARNE_MEDIA_RELAY_AFTER="4")
+    playwright = browsers["playwright"]
+    from tests.e2e.lab import CHROMIUM_FLAGS
+
+    isolated = await playwright.chromium.launch(executable_path=str(lab.wrappers[lab.doc]), args=CHROMIUM_FLAGS)
+    try:
+        doctor = await (await isolated.new_context(ignore_https_errors=True)).new_page()
+        patient = await (await browsers["patient"].new_context(**playwright.devices["Pixel 7"],
+                                                               ignore_https_errors=True)).new_page()
+        await open_consultation(doctor, server.url)
+        cid = doctor.url.rsplit("/", 1)[1]
+        await patient_reaches_waiting_room(patient, str(await doctor.text_content("#link-url")))
+        await doctor.click("#start-call")
+        await doctor.wait_for_function("() => window.lucarne.state === 'in_call'")
+        await doctor.click("#waiting-list li[data-state=waiting] .admit")
+        await patient.wait_for_function("() => window.lucarne.state === 'call'")
+        for page in (doctor, patient):
+            try:
+                await page.wait_for_function(REMOTE_PLAYING, timeout=40_000)
+            except Exception as exc:
+                logs = [await p.evaluate("() => window.lucarne.log.slice(-60)") for p in (doctor, patient)]
+                raise AssertionError(f"no remote video; practitioner log {logs[0]}; patient log {logs[1]}") from exc
+            first = await wait_frames_above(page, 0, 10)
+            await wait_frames_above(page, first + 10, 10)
+            assert await page.evaluate("() => window.lucarne.mediaPath()") == "server"
+        log = "\n".join(await doctor.evaluate("() => window.lucarne.log") + await patient.evaluate(
+            "() => window.lucarne.log"))
+        assert "peer-to-peer connection after" in log or "ICE failed" in log, log  # it tried direct first
+        status = await _wait_media(doctor, cid, lambda s: len(s["peers"]) == 4)
+        assert status["relay"] == "auto" and len(status["peers"]) == 4, status
+        await doctor.click("#hangup")
+        assert (await _wait_media(doctor, cid, lambda s: not s["peers"], 10))["peers"] == []
+    finally:
+        await isolated.close()
+        server.stop()

@@ -178,11 +178,32 @@ $('#accept').onclick = async () => {
   }
 };
 $('#send-photo').onclick = () => photo('photo');
-$('#share-location').onclick = () => navigator.geolocation.getCurrentPosition((position) => {
-  location = { lat: position.coords.latitude, lon: position.coords.longitude, accuracy: position.coords.accuracy };
-  event('location', location);
-});
+// Once shared, the position follows the phone: a new fix is sent when it moved or got much more precise, and at
+// least every 30 s, never more than one every 5 s.
+let sentAt = 0;
+let watchId = null;
+function moved(a, b) {
+  const metres = Math.hypot((a.lat - b.lat) * 110540, (a.lon - b.lon) * 111320 * Math.cos((b.lat * Math.PI) / 180));
+  return metres > Math.max(20, b.accuracy / 2) || a.accuracy < b.accuracy / 2;
+}
+function onPosition(position) {
+  const fix = { lat: position.coords.latitude, lon: position.coords.longitude, accuracy: position.coords.accuracy };
+  const now = Date.now();
+  if (location && (now - sentAt < 5000 || (!moved(fix, location) && now - sentAt < 30000))) return;
+  location = fix;
+  sentAt = now;
+  event('location', fix);
+}
+$('#share-location').onclick = () => {
+  if (!navigator.geolocation) return;
+  if (watchId !== null) navigator.geolocation.clearWatch(watchId);
+  location = null;
+  watchId = navigator.geolocation.watchPosition(onPosition, (error) => {
+    $('#caller-status').textContent = error.message;
+  }, { enableHighAccuracy: true, maximumAge: 10000, timeout: 20000 });
+};
 $('#stop').onclick = async () => {
+  if (watchId !== null) navigator.geolocation.clearWatch(watchId);
   if (stream) for (const track of stream.getTracks()) track.stop();
   if (window.lucarne.pc) window.lucarne.pc.close();
   stream = null;

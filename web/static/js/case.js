@@ -1,8 +1,13 @@
 // Regulator's case page: caller link, live video through the server, captures, live timeline.
+import { PositionView } from './position.js';
+
 const boot = JSON.parse(document.getElementById('boot').textContent);
 const caseId = boot.caseId;
 const $ = (selector) => document.querySelector(selector);
 window.lucarne = { state: 'case', events: [] };
+const strings = boot.strings || {};
+const t = (key, values = {}) => (strings[key] || key).replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
+const position = new PositionView($('#position'), t);
 let lastEvent = 0;
 let watching = false;
 
@@ -94,6 +99,7 @@ async function poll() {
       }
       $('#timeline').append(item);
       if (event.kind === 'capture') addCapture(event.detail.capture);
+      if (event.kind === 'caller.location') position.add(event.detail, event.at);
       if (event.kind === 'stream.started') watch();
     }
   } catch (error) {

@@ -163,3 +163,39 @@ async def test_socket_loss_and_end_close_peers_and_strangers_are_refused(live_se
         await doctor.session.close()
         await patient.session.close()
         await intruder.session.close()
+
+
+async def test_shutdown_closes_relay_peers(db: Any, database_url: str, test_certs: Any) -> None:
+    from aiohttp import web
+
+    from server.app import create_app
+    from server.clock import ManualClock
+    from server.tls import client_ssl_context, server_ssl_context
+    from tests.conftest import LiveServer, free_port, make_settings
+
+    port = free_port()
+    settings = make_settings(database_url, port, media_relay="always")
+    app = create_app(settings, clock=ManualClock())
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port,
+                      ssl_context=server_ssl_context(test_certs.server_cert, test_certs.server_key)).start()
+    server = LiveServer(settings.public_url, app, settings, ManualClock(), client_ssl_context(test_certs.ca_cert))
+    relay = app[relay_key]
+    doctor, patient, doc_sock, pat_sock, _, doc_id, pat_id = await _admitted_pair(server)
+    doc, pat = Side(doc_sock), Side(pat_sock)
+    try:
+        await doc_sock.call("enter")
+        assert (await pat_sock.call("enter"))["ok"]
+        assert (await pat_sock.call("join", {"instance": "pat-1"}))["media"]["relay"] == "always"
+        assert (await doc.publish(pat_id))["ok"] and (await pat.subscribe(doc_id))["ok"]
+        assert len(relay) == 2
+    finally:
+        await runner.cleanup()  # server shutdown: sockets, then every server-side peer
+        assert len(relay) == 0 and len(relay._peers) == 0
+        for side in (doc, pat):
+            await side.close()
+        for sock in (doc_sock, pat_sock):
+            await sock.close()
+        await doctor.session.close()
+        await patient.session.close()

@@ -8,10 +8,10 @@ from aiortc import MediaStreamTrack
 
 from .capture import LatestFrame, encode_jpeg
 from .errors import MediaError, NegotiationFailed, PeerNotFound
-from .forward import ForwardingSource, ForwardTrack
+from .forward import FORWARDED_CODECS, ForwardingSource, ForwardTrack
 from .live import LiveSource
 from .peers import PeerRegistry
 from .settings import MediaSettings
 
-__all__ = ["MediaSettings", "PeerRegistry", "LiveSource", "ForwardingSource", "ForwardTrack", "MediaStreamTrack", "LatestFrame", "encode_jpeg", "MediaError", "PeerNotFound",
+__all__ = ["FORWARDED_CODECS", "MediaSettings", "PeerRegistry", "LiveSource", "ForwardingSource", "ForwardTrack", "MediaStreamTrack", "LatestFrame", "encode_jpeg", "MediaError", "PeerNotFound",
            "NegotiationFailed"]

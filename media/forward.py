@@ -15,7 +15,8 @@ How it works (aiortc has no public API for this, so it uses private internals, c
   instead of an ``av.Frame`` (``Vp8Encoder.pack``). Each subscriber gets a :class:`ForwardTrack` whose ``recv()``
   returns ``av.Packet`` with ``pts`` = the publisher's (unwrapped) RTP timestamp and ``time_base`` = 1/90000.
 * Keyframes. A new subscriber receives nothing until a VP8 keyframe (``data[0] & 1 == 0``) and asks the publisher
-  for one with an RTCP PLI (``RTCRtpReceiver._send_rtcp_pli``, private). When a subscriber's queue overflows the
+  for one with an RTCP PLI (``RTCRtpReceiver._send_rtcp_pli``, private), again at every inter frame it skips
+  while waiting (rate limited: browsers ignore a PLI that arrives within 300 ms of their previous keyframe). When a subscriber's queue overflows the
   queued frames are dropped and it waits for the next keyframe again (dropping single inter frames would corrupt
   its picture until the next keyframe). Keyframe requests from a subscriber (its PLI/FIR reach
   ``RTCRtpSender._send_keyframe``, private) are re-pointed upstream. All upstream PLIs are rate limited (one per
@@ -30,8 +31,12 @@ Still capture: the server no longer has decoded frames for a forwarded publisher
 returns a track that decodes the forwarded packets (from a keyframe, in a worker thread) only while it is consumed,
 so ``LatestFrame.consume(source.decoded())`` keeps working; stop that track when the capture is done.
 
+Audio: an Opus receiver is forwarded the same way (every Opus frame stands alone, so there is no keyframe
+gating and no PLI; ``OpusEncoder.pack`` re-packetizes with the timestamp from ``pts`` at 1/48000). aiortc's audio
+jitter buffer holds four packets before releasing one (``prefetch=4``), so each relay hop adds about 80 ms.
+
 Limits: frame-level (not packet-level) forwarding, so each hop keeps aiortc's one-frame jitter-buffer delay; no
-per-subscriber bitrate adaptation (the subscriber's REMB only reaches the unused encoder); video only.
+per-subscriber bitrate adaptation (the subscriber's REMB only reaches the unused encoder).
 """
 
 from __future__ import annotations
@@ -56,7 +61,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from .errors import MediaError
 
-__all__ = ["ForwardingSource", "ForwardTrack", "check_aiortc_internals", "TESTED_AIORTC_VERSIONS"]
+__all__ = ["ForwardingSource", "ForwardTrack", "check_aiortc_internals", "TESTED_AIORTC_VERSIONS", "FORWARDED_CODECS"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +71,10 @@ _JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
 _CODECS = "_RTCRtpReceiver__codecs"
 _HOOK_MARK = "_lucarne_forwarding_source"
 VIDEO_TIME_BASE = fractions.Fraction(1, 90000)
+AUDIO_TIME_BASE = fractions.Fraction(1, 48000)
+# The codec each kind must arrive in to be forwarded, and the RTP clock of its timestamps.
+FORWARDED_CODECS = {"video": "video/vp8", "audio": "audio/opus"}
+_TIME_BASES = {"video": VIDEO_TIME_BASE, "audio": AUDIO_TIME_BASE}
 
 
 def _internals_problem() -> str | None:
@@ -128,6 +137,7 @@ class ForwardTrack(MediaStreamTrack):
 
     def __init__(self, source: ForwardingSource, queue_size: int) -> None:
         super().__init__()
+        self.kind = source.kind  # type: ignore[misc]
         self._source = source
         self._queue: asyncio.Queue[av.Packet | None] = asyncio.Queue(maxsize=queue_size)
         self._waiting_for_keyframe = True
@@ -141,6 +151,10 @@ class ForwardTrack(MediaStreamTrack):
             return
         if self._waiting_for_keyframe:
             if not keyframe:
+                # Keep asking while waiting (rate limited by the source): a publisher may ignore a request that
+                # comes too soon after its last keyframe (libwebrtc drops PLIs within 300 ms of one), and the
+                # subscriber, which has received nothing yet, does not ask by itself.
+                self._source.request_keyframe()
                 return
             self._waiting_for_keyframe = False
         if self._queue.full():
@@ -228,7 +242,7 @@ class _DecodedTrack(MediaStreamTrack):
 
 
 class ForwardingSource:
-    """One publisher's received VP8 video, forwarded encoded to every subscriber.
+    """One publisher's received VP8 video (or Opus audio), forwarded encoded to every subscriber.
 
     Build it with the publisher's ``RTCRtpReceiver`` (or :meth:`from_peer` / :meth:`from_track`) from inside the
     event loop, as soon as the track arrives (``pc.on("track")`` / the ``PeerRegistry`` track handler), before
@@ -240,8 +254,8 @@ class ForwardingSource:
         if aiortc.__version__ not in TESTED_AIORTC_VERSIONS:
             logger.warning("encoded-frame forwarding not tested with aiortc %s", aiortc.__version__)
         track = receiver.track
-        if track is None or track.kind != "video":
-            raise MediaError("only a video receiver can be forwarded")
+        if track is None or track.kind not in FORWARDED_CODECS:
+            raise MediaError("only an audio or video receiver can be forwarded")
         jitter_buffer = getattr(receiver, _JITTER_BUFFER)
         if getattr(jitter_buffer, _HOOK_MARK, None) is not None:
             raise MediaError("this receiver is already forwarded")
@@ -249,6 +263,8 @@ class ForwardingSource:
             raise MediaError("queue_size must be at least 2")
         self.receiver = receiver
         self.track = track
+        self.kind: str = track.kind
+        self._time_base = _TIME_BASES[track.kind]
         self._queue_size = queue_size
         self._pli_interval_s = pli_interval_s
         self._subscribers: set[ForwardTrack] = set()
@@ -306,11 +322,11 @@ class ForwardingSource:
         ok = self._codec_ok.get(payload_type)
         if ok is None:
             codec = getattr(self.receiver, _CODECS, {}).get(payload_type)
-            ok = codec is not None and codec.mimeType.lower() == "video/vp8"
+            ok = codec is not None and codec.mimeType.lower() == FORWARDED_CODECS[self.kind]
             self._codec_ok[payload_type] = ok
             if not ok:
                 name = codec.mimeType if codec else f"payload type {payload_type}"
-                logger.error("cannot forward %s video: only VP8 is forwarded", name)
+                logger.error("cannot forward %s %s: only %s is forwarded", name, self.kind, FORWARDED_CODECS[self.kind])
         if not ok:
             self.frames_rejected += 1
             return pli_flag, None
@@ -330,10 +346,10 @@ class ForwardingSource:
         self._last_rtp = rtp_timestamp
         if not self._subscribers or self.ended.is_set():
             return
-        keyframe = is_vp8_keyframe(data)
+        keyframe = self.kind == "audio" or is_vp8_keyframe(data)  # every Opus frame decodes on its own
         packet = av.Packet(data)  # shared by every subscriber: senders only read bytes(packet)
         packet.pts = self._pts
-        packet.time_base = VIDEO_TIME_BASE
+        packet.time_base = self._time_base
         for subscriber in list(self._subscribers):
             subscriber._offer(packet, keyframe)
         self.frames_forwarded += 1
@@ -356,8 +372,8 @@ class ForwardingSource:
     # -- keyframes ----------------------------------------------------------------------------------------
 
     def request_keyframe(self) -> None:
-        """Ask the publisher for a keyframe (RTCP PLI), at most once per ``pli_interval_s``."""
-        if self.ended.is_set() or self._pli_timer is not None:
+        """Ask the publisher for a keyframe (RTCP PLI), at most once per ``pli_interval_s``; nothing for audio."""
+        if self.kind != "video" or self.ended.is_set() or self._pli_timer is not None:
             return
         wait = self._last_pli + self._pli_interval_s - time.monotonic()
         if wait > 0:
@@ -392,6 +408,8 @@ class ForwardingSource:
 
     def decoded(self) -> MediaStreamTrack:
         """A track of decoded frames (for ``LatestFrame``); decodes only while consumed, stop it when done."""
+        if self.kind != "video":
+            raise MediaError("only video is decoded for capture")
         return _DecodedTrack(self.subscribe())
 
     def _unsubscribe(self, subscriber: ForwardTrack) -> None:

@@ -10,13 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import aioice.ice
-from aiortc import MediaStreamTrack, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    MediaStreamTrack, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription,
+)
+from aiortc.sdp import SessionDescription
 
 from .errors import MediaError, NegotiationFailed, PeerNotFound
+from .ports import use_port_range
 from .settings import MediaSettings
 
 __all__ = ["PeerRegistry", "TrackHandler"]
@@ -30,6 +34,7 @@ TrackHandler = Callable[[str, MediaStreamTrack], Awaitable[None]]
 class _Peer:
     pc: RTCPeerConnection
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    on_close: Callable[[], None] | None = None
 
 
 def _use_host_addresses(addresses: tuple[str, ...]) -> None:
@@ -43,6 +48,7 @@ class PeerRegistry:
         self._settings = settings
         self._peers: dict[str, _Peer] = {}
         _use_host_addresses(settings.host_addresses)
+        use_port_range(settings.port_range)
 
     def __len__(self) -> int:
         return len(self._peers)
@@ -51,18 +57,22 @@ class PeerRegistry:
         return peer_id in self._peers
 
     async def answer(self, peer_id: str, offer_sdp: str, on_track: TrackHandler,
-                     send: tuple[MediaStreamTrack, ...] = ()) -> str:
+                     send: tuple[MediaStreamTrack, ...] = (), *, codecs: Mapping[str, str] | None = None,
+                     on_close: Callable[[], None] | None = None) -> str:
         """Create the peer for ``peer_id`` (replacing any previous one) and return the SDP answer.
 
         :param on_track: called with each track the remote side sends.
         :param send: tracks the server sends to the remote side (e.g. a relayed caller camera for a viewer).
+        :param codecs: kind → MIME type (``{"video": "video/VP8"}``) every m-line of that kind must negotiate
+            first, or the offer is refused (encoded forwarding cannot change codecs).
+        :param on_close: called once when the peer is closed, whatever closed it.
         """
         self._check_offer(offer_sdp)
         if len(self._peers) >= self._settings.max_peers and peer_id not in self._peers:
             raise MediaError("too many server-side peers")
         await self.close(peer_id)
         config = RTCConfiguration(iceServers=[RTCIceServer(urls=url) for url in self._settings.ice_servers])
-        peer = _Peer(RTCPeerConnection(config))
+        peer = _Peer(RTCPeerConnection(config), on_close=on_close)
         self._peers[peer_id] = peer
         self._watch(peer_id, peer, on_track)
         try:
@@ -71,6 +81,7 @@ class PeerRegistry:
                 for track in send:
                     peer.pc.addTrack(track)
                 await peer.pc.setLocalDescription(await peer.pc.createAnswer())
+            _check_codecs(peer.pc.localDescription.sdp, codecs or {})
         except (ValueError, TypeError, TimeoutError) as exc:
             await self.close(peer_id)
             raise NegotiationFailed(f"cannot negotiate with this offer: {exc}") from exc
@@ -84,6 +95,12 @@ class PeerRegistry:
             raise NegotiationFailed("not an SDP offer")
         if len(sdp.encode()) > self._settings.max_sdp_bytes:
             raise NegotiationFailed(f"SDP larger than {self._settings.max_sdp_bytes} bytes")
+        try:
+            media = SessionDescription.parse(sdp).media
+        except (ValueError, KeyError, IndexError) as exc:
+            raise NegotiationFailed(f"malformed SDP offer: {exc}") from exc
+        if not any(m.kind in ("audio", "video") for m in media):
+            raise NegotiationFailed("the offer has no audio or video")
 
     def _watch(self, peer_id: str, peer: _Peer, on_track: TrackHandler) -> None:
         @peer.pc.on("track")
@@ -107,6 +124,18 @@ class PeerRegistry:
             # aiortc event handlers swallow errors: log here or they vanish.
             logger.exception("track handler failed for peer %s", peer_id)
 
+    def receiver(self, peer_id: str, track: MediaStreamTrack) -> RTCRtpReceiver:
+        """The receiver of ``track`` on peer ``peer_id`` (for :class:`ForwardingSource`)."""
+        peer = self._peers.get(peer_id)
+        if peer is not None:
+            for receiver in peer.pc.getReceivers():
+                if receiver.track is track:
+                    return receiver
+        raise PeerNotFound(peer_id)
+
+    def peer_ids(self) -> list[str]:
+        return list(self._peers)
+
     def connection_state(self, peer_id: str) -> str:
         peer = self._peers.get(peer_id)
         if peer is None:
@@ -117,6 +146,11 @@ class PeerRegistry:
         peer = self._peers.pop(peer_id, None)
         if peer is None:
             return
+        if peer.on_close is not None:
+            try:
+                peer.on_close()
+            except Exception:
+                logger.exception("close callback failed for peer %s", peer_id)
         for task in list(peer.tasks):
             task.cancel()
         try:
@@ -131,3 +165,15 @@ class PeerRegistry:
     async def close_all(self) -> None:
         for peer_id in list(self._peers):
             await self.close(peer_id)
+
+
+def _check_codecs(answer_sdp: str, required: Mapping[str, str]) -> None:
+    if not required:
+        return
+    for media in SessionDescription.parse(answer_sdp).media:
+        wanted = required.get(media.kind)
+        if wanted is None or media.direction == "inactive" or not media.rtp.codecs:
+            continue
+        first = media.rtp.codecs[0].mimeType
+        if first.lower() != wanted.lower():
+            raise ValueError(f"{media.kind} must be {wanted} (offered first: {first})")

@@ -11,6 +11,8 @@ __all__ = ["MediaSettings"]
 class MediaSettings:
     # Host addresses the server's ICE agent offers. Empty = aioice's default (every interface except 127.0.0.1).
     host_addresses: tuple[str, ...] = ()
+    # Inclusive UDP port range for the server's ICE candidates; None = ports chosen by the system.
+    port_range: tuple[int, int] | None = None
     # STUN/TURN for the server's own peers; empty by default so no public server is ever contacted.
     ice_servers: tuple[str, ...] = ()
     max_sdp_bytes: int = 48 * 1024

@@ -11,7 +11,9 @@ from .consultations import NewConsultation
 from .errors import Invalid
 from .httputil import read_json, require_professional
 from .invites import ics_invite, qr_svg
-from .keys import audit_key, calls_key, consultations_key, settings_key, signaling_key, web_sessions_key
+from .keys import (
+    audit_key, calls_key, consultations_key, relay_key, settings_key, signaling_key, web_sessions_key,
+)
 
 __all__ = ["setup_api_routes"]
 
@@ -101,6 +103,14 @@ async def end_consultation(request: web.Request) -> web.Response:
     return web.json_response(view.to_json())
 
 
+async def media_status(request: web.Request) -> web.Response:
+    """Which server-side relay peers the consultation has (none while the call is peer to peer)."""
+    principal = require_professional(request)
+    consultation = await request.app[consultations_key].get(principal, request.match_info["cid"])
+    return web.json_response({"relay": request.app[settings_key].media_relay,
+                              "peers": request.app[relay_key].status(consultation.id)})
+
+
 async def save_report(request: web.Request) -> web.Response:
     principal = require_professional(request)
     report = _report(await read_json(request), request, required=True)
@@ -120,4 +130,5 @@ def setup_api_routes(app: web.Application) -> None:
     app.router.add_get("/api/consultations/{cid}/links/{jti}/invite.ics", link_ics)
     app.router.add_get("/api/consultations/{cid}/chat", chat_history)
     app.router.add_post("/api/consultations/{cid}/end", end_consultation)
+    app.router.add_get("/api/consultations/{cid}/media", media_status)
     app.router.add_put("/api/consultations/{cid}/report", save_report)

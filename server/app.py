@@ -29,7 +29,7 @@ from .directory_api import setup_directory_routes
 from .expertise_api import setup_expertise
 from .keys import (
     accounts_key, audit_key, calls_key, clock_key, consultations_key, db_key, directory_fhir_key, directory_key,
-    live_key, profiles_key, regulation_key, settings_key, signaling_key, templates_key, web_sessions_key,
+    live_key, profiles_key, regulation_key, relay_key, settings_key, signaling_key, templates_key, web_sessions_key,
 )
 from .links import LinkSigner
 from .live import LiveView
@@ -37,6 +37,7 @@ from .middlewares import setup_middlewares
 from .notify import HttpSmsGateway, OutboxNotifier, SmsNotifier
 from .pages import setup_page_routes
 from .regulation import RegulationCases
+from .relay import CallRelay
 from .sessions import WebSessions
 from .templates import create_environment
 from .turn import validate_ice
@@ -65,14 +66,18 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     web_sessions = WebSessions(sessions, clock, settings.session_ttl_s)
     consultations = Consultations(sessions, clock, sealer, LinkSigner(settings.secret_key), audit,
                                   settings.public_url, settings.link_ttl_s)
-    calls = CallRules(sessions, web_sessions, clock, sealer, audit, settings.ice,
+    media = {"relay": settings.media_relay, "p2pTimeoutMs": int(settings.media_relay_after_s * 1000)}
+    calls = CallRules(sessions, web_sessions, clock, sealer, audit, settings.ice, media,
                       route_cache_s=ROUTE_CACHE_S if settings.redis_url else SINGLE_PROCESS_ROUTE_CACHE_S)
     regulation = RegulationCases(sessions, clock, sealer, LinkSigner(settings.secret_key), audit,
                                  BlobStore(settings.data_dir / "blobs", sealer), _notifier(settings),
                                  settings.public_url, settings.caller_link_ttl_s)
+    # One registry owns every server-side peer of the process (live views and relayed calls alike).
+    peers = PeerRegistry(MediaSettings(host_addresses=settings.media_hosts, port_range=settings.media_ports))
+    relay = CallRelay(peers, calls)
     manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
     signaling = CallSignaling(calls, origins=settings.origins, limits=_signaling_limits(settings),
-                              client_manager=manager)
+                              client_manager=manager, relay=relay if settings.media_relay != "never" else None)
 
     app = web.Application(client_max_size=settings.limits.max_request_bytes)
     app[settings_key] = settings
@@ -85,7 +90,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[consultations_key] = consultations
     app[calls_key] = calls
     app[regulation_key] = regulation
-    app[live_key] = LiveView(PeerRegistry(MediaSettings(host_addresses=settings.media_hosts)), regulation)
+    app[live_key] = LiveView(peers, regulation)
+    app[relay_key] = relay
     app[signaling_key] = signaling
     app[templates_key] = create_environment(settings.web_dir)
     app[directory_key] = Directory(sessions)
@@ -130,4 +136,5 @@ async def _engine_lifecycle(app: web.Application) -> AsyncIterator[None]:
 async def _close_sockets(app: web.Application) -> None:
     await app[signaling_key].sio.shutdown()
     await app[calls_key].close()
+    await app[relay_key].close_all()
     await app[live_key].close_all()

@@ -54,7 +54,8 @@ def cookie_token(cookie_header: str | None) -> str | None:
 class CallRules:
     def __init__(
         self, sessions: SessionFactory, web_sessions: WebSessions, clock: Clock, sealer: Sealer,
-        audit: AuditLog, ice: IceSettings, *, route_cache_s: float = ROUTE_CACHE_S,
+        audit: AuditLog, ice: IceSettings, media: dict[str, Any] | None = None, *,
+        route_cache_s: float = ROUTE_CACHE_S,
     ) -> None:
         self._sessions = sessions
         self._web_sessions = web_sessions
@@ -62,6 +63,8 @@ class CallRules:
         self._sealer = sealer
         self._audit = audit
         self._ice = ice
+        # What the pages need to know about server relay: {"relay": auto|always|never, "p2pTimeoutMs": ...}.
+        self._media = dict(media or {"relay": "never"})
         self._routes = RouteCache(self._lookup_route, allowed_s=route_cache_s, denied_s=DENIED_CACHE_S)
 
     async def authenticate(self, environ: Mapping[str, Any]) -> Caller | None:
@@ -158,6 +161,25 @@ class CallRules:
             and sender.state == target.state == "admitted"
         )
         return bool(target.online) if allowed and target is not None else None
+
+    async def check_relay(self, member: Member, other: str) -> None:
+        """Raise ``Denied`` unless ``member`` and ``other`` are both admitted and in the call of the same
+        in-progress consultation. Read from the database on every relay request (no cache: media is costly)."""
+        async with self._sessions() as session:
+            rows = {row.id: row for row in await session.scalars(
+                select(Participant).where(Participant.id.in_([member.participant_id, other])))}
+            consultation = await session.get(Consultation, member.consultation_id)
+        me, them = rows.get(member.participant_id), rows.get(other)
+        allowed = (
+            consultation is not None and consultation.status == "in_progress"
+            and me is not None and them is not None and me.id != them.id
+            and me.consultation_id == them.consultation_id == member.consultation_id
+            and me.state == them.state == "admitted" and me.in_call and them.in_call
+        )
+        if not allowed:
+            await self._audit.record(AuditEvent(member.participant_id, member.kind, "call.relay",
+                                                f"consultation:{member.consultation_id}", "denied"))
+            raise Denied("media can only be relayed between two members in this call")
 
     def forget_routes(self, participant_id: str | None = None) -> None:
         """Drop cached signaling routes of one participant (admission, departure, presence), or all (end)."""
@@ -266,6 +288,7 @@ class CallRules:
         extra: dict[str, Any] = {
             "consultation": {"id": consultation.id, "status": consultation.status},
             "ice": ice_configuration(self._ice, member.participant_id, self._clock.now()),
+            "media": self._media,
         }
         if member.state == "admitted":
             extra["chat"] = await self.chat_history(member.consultation_id)

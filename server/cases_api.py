@@ -109,7 +109,7 @@ async def case_page(request: web.Request) -> web.StreamResponse:
     lang = request_language(request)
     return render(request, "case.html", {"case": case, "boot": {
         "csrf": principal.csrf_token, "lang": lang, "caseId": case.id, "link": link.to_json() if link else None,
-        "torchUnavailable": i18n.translator(lang)("torch_unavailable")}})
+        "torchUnavailable": i18n.translator(lang)("torch_unavailable"), "strings": i18n.js_strings(lang)}})
 
 
 def _professional_page(request: web.Request) -> Principal:

@@ -69,6 +69,12 @@ class Settings:
     caller_link_ttl_s: int = 1800
     # Host addresses the server's own WebRTC peers offer (empty: every interface but loopback).
     media_hosts: tuple[str, ...] = ()
+    # UDP ports the server's own WebRTC peers bind (inclusive range; None: any port the system gives).
+    media_ports: tuple[int, int] | None = None
+    # Teleconsultation media through the server: "auto" when peer to peer fails, "always", or "never".
+    media_relay: str = "auto"
+    # How long a pair of browsers tries peer to peer before "auto" relays it through the server.
+    media_relay_after_s: float = 10.0
     session_ttl_s: int = 12 * 3600
     link_ttl_s: int = 24 * 3600
     cookie_secure: bool = True
@@ -87,6 +93,14 @@ class Settings:
             raise ConfigError("LUCARNE_PUBLIC_URL must be an http(s) URL")
         if self.event_loop not in ("uvloop", "asyncio"):
             raise ConfigError("LUCARNE_EVENT_LOOP must be uvloop or asyncio")
+        if self.media_relay not in ("auto", "always", "never"):
+            raise ConfigError("LUCARNE_MEDIA_RELAY must be auto, always or never")
+        if self.media_ports is not None:
+            low, high = self.media_ports
+            if not 1024 <= low <= high <= 65535:
+                raise ConfigError("LUCARNE_MEDIA_PORTS must be LOW-HIGH with 1024 <= LOW <= HIGH <= 65535")
+        if not 1.0 <= self.media_relay_after_s <= 120.0:
+            raise ConfigError("LUCARNE_MEDIA_RELAY_AFTER must be between 1 and 120 seconds")
 
     @property
     def origins(self) -> tuple[str, ...]:
@@ -119,6 +133,9 @@ class Settings:
             media_hosts=_csv(env.get("LUCARNE_MEDIA_HOSTS", "")),
             expertise_deadlines=env.get("LUCARNE_EXPERTISE_DEADLINES", ""),
             expertise_timer_interval_s=float(env.get("LUCARNE_EXPERTISE_TIMER_INTERVAL", "1")),
+            media_ports=_port_range(env.get("LUCARNE_MEDIA_PORTS", "")),
+            media_relay=env.get("LUCARNE_MEDIA_RELAY", "auto").strip().lower(),
+            media_relay_after_s=_number(env, "LUCARNE_MEDIA_RELAY_AFTER", "10"),
             tls_cert=cert_dir / "server.pem",
             tls_key=cert_dir / "server-key.pem",
             ice=IceSettings(
@@ -133,6 +150,24 @@ class Settings:
 
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _port_range(value: str) -> tuple[int, int] | None:
+    value = value.strip()
+    if not value:
+        return None
+    low, dash, high = value.partition("-")
+    try:
+        return (int(low), int(high if dash else low))
+    except ValueError as exc:
+        raise ConfigError("LUCARNE_MEDIA_PORTS must look like 50000-50100") from exc
+
+
+def _number(env: Mapping[str, str], name: str, default: str) -> float:
+    try:
+        return float(env.get(name, default))
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number") from exc
 
 
 def _key_from(env: Mapping[str, str], name: str, path: Path, size: int) -> bytes:

@@ -17,6 +17,7 @@ from .consultations import Consultations
 from .db import SessionFactory
 from .live import LiveView
 from .regulation import RegulationCases
+from .relay import CallRelay
 from .sessions import WebSessions
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "consultations_key", "calls_key", "signaling_key", "templates_key", "regulation_key", "live_key",
     "directory_key", "profiles_key", "directory_fhir_key",
     "expertise_key",
+    "relay_key",
 ]
 
 settings_key = web.AppKey("settings", Settings)
@@ -42,3 +44,4 @@ directory_key = web.AppKey("directory", Directory)
 profiles_key = web.AppKey("profiles", Profiles)
 directory_fhir_key = web.AppKey("directory_fhir", DirectoryFhir)
 expertise_key = web.AppKey("expertise", ExpertiseService)
+relay_key = web.AppKey("relay", CallRelay)

@@ -1,6 +1,9 @@
 """Live view of a caller's camera through the server: the caller publishes to a server-side aiortc peer, each
-watching professional gets the relayed video from its own server-side peer, and a capture takes the newest
-decoded frame, encodes it off the event loop and files it in the case (``RegulationCases.store_capture``).
+watching professional gets the caller's video from its own server-side peer, forwarded as received (VP8
+passthrough, ``media.ForwardingSource``: no decoding or re-encoding per viewer). The server decodes only for a
+capture: it subscribes a decoder that starts at the next keyframe (asked for with a PLI), takes the first
+decoded frame, stops decoding, encodes the JPEG off the event loop and files it in the case
+(``RegulationCases.store_capture``).
 
 Media peers live in the process that terminated them (documented limit: one media process per deployment, or
 sticky routing of a case to one node); everything users see — timeline, captures — is in the database.
@@ -8,13 +11,16 @@ sticky routing of a case to one node); everything users see — timeline, captur
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
 from dataclasses import dataclass, field
+from typing import Any
 
+from av import VideoFrame
 
-
-from media import LiveSource, MediaError, MediaStreamTrack, PeerRegistry, encode_jpeg
+from media import ForwardingSource, LatestFrame, MediaError, MediaStreamTrack, PeerRegistry, encode_jpeg
 
 from .errors import Conflict, Invalid, NotFound
 from .regulation import CaptureView, RegulationCases
@@ -25,9 +31,15 @@ __all__ = ["LiveView"]
 logger = logging.getLogger(__name__)
 
 
+# Forwarding cannot change codecs: the caller must send VP8 and every viewer receive VP8.
+_VP8 = {"video": "video/VP8"}
+# How long a capture waits for the decoder's first frame (a keyframe after a PLI: normally well under a second).
+CAPTURE_WAIT_S = 5.0
+
+
 @dataclass
 class _Case:
-    source: LiveSource | None = None
+    source: ForwardingSource | None = None
     viewers: set[str] = field(default_factory=set)
 
 
@@ -36,13 +48,29 @@ class LiveView:
         self._peers = peers
         self._cases = cases
         self._live: dict[str, _Case] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _stream_stopped(self, case_id: str, caller: Principal, source: ForwardingSource) -> None:
+        try:
+            await source.stop()
+            live = self._live.get(case_id)
+            if live is not None and live.source is source:
+                live.source = None
+            await self._cases.record(case_id, caller.actor, "stream.stopped", {})
+        except Exception:
+            logger.exception("recording the end of the stream failed for case %s", case_id)
 
     def peer_count(self) -> int:
         """Server-side peers alive (callers and viewers); zero after every case is closed."""
         return len(self._peers)
 
     def sources(self) -> int:
-        return sum(1 for case in self._live.values() if case.source is not None)
+        return sum(1 for case in self._live.values() if case.source is not None and not case.source.ended.is_set())
 
     async def publish(self, caller: Principal, offer_sdp: str) -> str:
         """The caller's phone offers its camera; returns the server's answer."""
@@ -53,17 +81,18 @@ class LiveView:
             if track.kind != "video":
                 return
             await self._stop_source(case_id)
-            source = LiveSource(track)
+            # Built before media flows (the track arrives while the offer is answered), so no frame is decoded.
+            source = ForwardingSource(self._peers.receiver(peer_id, track))
             self._live.setdefault(case_id, _Case()).source = source
-            source.start()
             await self._cases.record(case_id, caller.actor, "stream.started", {})
             try:
                 await source.ended.wait()
             finally:
-                await self._cases.record(case_id, caller.actor, "stream.stopped", {})
+                # This task is cancelled when the caller's peer closes: record the end from a task of our own.
+                self._spawn(self._stream_stopped(case_id, caller, source))
 
         try:
-            answer = await self._peers.answer(f"caller:{case_id}", offer_sdp, on_track)
+            answer = await self._peers.answer(f"caller:{case_id}", offer_sdp, on_track, codecs=_VP8)
         except MediaError as exc:
             raise Invalid(str(exc)) from exc
         self._live.setdefault(case_id, _Case())
@@ -77,9 +106,12 @@ class LiveView:
         async def ignore(peer_id: str, track: MediaStreamTrack) -> None:
             return None
 
+        track = source.subscribe()
         try:
-            answer = await self._peers.answer(peer_id, offer_sdp, ignore, send=(source.subscribe(),))
+            answer = await self._peers.answer(peer_id, offer_sdp, ignore, send=(track,), codecs=_VP8,
+                                              on_close=track.stop)
         except MediaError as exc:
+            track.stop()
             raise Invalid(str(exc)) from exc
         self._live[case_id].viewers.add(peer_id)
         return answer
@@ -87,9 +119,7 @@ class LiveView:
     async def capture(self, regulator: Principal, case_id: str) -> CaptureView:
         """Grab the newest frame the server received from the caller and file it in the case."""
         await self._cases.get(regulator, case_id)
-        frame = self._source(case_id).latest.frame
-        if frame is None:
-            raise Conflict("no video frame received yet")
+        frame = await self._decode_one_frame(self._source(case_id))
         jpeg = await encode_jpeg(frame)
         return await self._cases.store_capture(case_id, regulator.actor, jpeg, "stream")
 
@@ -107,8 +137,27 @@ class LiveView:
         for case_id in list(self._live):
             await self.end_case(case_id)
         await self._peers.close_all()
+        for task in list(self._tasks):
+            with contextlib.suppress(Exception):
+                await task
 
-    def _source(self, case_id: str) -> LiveSource:
+    @staticmethod
+    async def _decode_one_frame(source: ForwardingSource) -> VideoFrame:
+        # Decoding runs only for the capture: from the next keyframe until the first decoded frame.
+        latest = LatestFrame()
+        decoded = source.decoded()
+        consumer = asyncio.create_task(latest.consume(decoded))
+        try:
+            return await latest.wait_first(CAPTURE_WAIT_S)
+        except TimeoutError as exc:
+            raise Conflict("no video frame received from the caller yet") from exc
+        finally:
+            decoded.stop()
+            consumer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await consumer
+
+    def _source(self, case_id: str) -> ForwardingSource:
         live = self._live.get(case_id)
         if live is None or live.source is None or live.source.ended.is_set():
             raise NotFound("the caller is not streaming")

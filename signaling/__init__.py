@@ -7,7 +7,7 @@ ids, never by socket ids, so a reconnecting client gets its place back from the 
 
 from .errors import Denied, InvalidMessage, RateLimited, SignalingError, WrongState
 from .messages import Limits
-from .ports import Caller, CallAuthority, JoinOutcome, Member
+from .ports import Caller, CallAuthority, JoinOutcome, MediaRelay, Member
 from .server import CallSignaling
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "Caller",
     "Member",
     "JoinOutcome",
+    "MediaRelay",
     "Limits",
     "SignalingError",
     "InvalidMessage",

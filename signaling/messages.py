@@ -8,8 +8,8 @@ from typing import Any
 
 from .errors import InvalidMessage
 
-__all__ = ["Limits", "JoinMessage", "SignalMessage", "parse_join", "parse_signal", "parse_admit", "parse_chat",
-           "check_size", "empty"]
+__all__ = ["Limits", "JoinMessage", "SignalMessage", "RelayMessage", "parse_join", "parse_signal", "parse_admit",
+           "parse_chat", "parse_relay", "check_size", "empty"]
 
 _ID_CHARS = frozenset("0123456789abcdef")
 _SDP_TYPES = frozenset({"offer", "answer", "rollback", "pranswer"})
@@ -36,6 +36,12 @@ class JoinMessage:
 class SignalMessage:
     to: str
     data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RelayMessage:
+    peer: str  # the other participant of the relayed pair
+    sdp: str  # an SDP offer
 
 
 def check_size(payload: Any, limits: Limits) -> None:
@@ -93,6 +99,18 @@ def parse_chat(payload: Any, limits: Limits) -> str:
     if len(text) > limits.max_chat_chars:
         raise InvalidMessage(f"text is limited to {limits.max_chat_chars} characters")
     return text
+
+
+def parse_relay(payload: Any, limits: Limits) -> RelayMessage:
+    """``{peer: participant id, sdp: offer}`` for ``relay-publish`` / ``relay-subscribe``."""
+    data = _object(payload, frozenset({"peer", "sdp"}))
+    peer = _participant_id(data.get("peer"), "peer")
+    sdp = data.get("sdp")
+    if not isinstance(sdp, str) or not sdp.startswith("v=0"):
+        raise InvalidMessage("sdp must be an SDP offer")
+    if len(sdp.encode()) > limits.max_sdp_bytes:
+        raise InvalidMessage(f"SDP is larger than {limits.max_sdp_bytes} bytes")
+    return RelayMessage(peer, sdp)
 
 
 def parse_signal(payload: Any, limits: Limits) -> SignalMessage:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Caller", "Member", "JoinOutcome", "CallAuthority"]
+__all__ = ["Caller", "Member", "JoinOutcome", "CallAuthority", "MediaRelay"]
 
 
 @dataclass(frozen=True)
@@ -81,4 +81,29 @@ class CallAuthority(Protocol):
 
     async def waiting_room(self, consultation_id: str) -> list[dict[str, Any]]:
         """Participants other than staff, for the ``waiting-room`` event."""
+        ...
+
+
+class MediaRelay(Protocol):
+    """Server-side media for a pair of members whose browsers cannot reach each other (or when relay is forced).
+
+    ``connection`` is the socket that made the request, so that the loss of an old socket does not close peers a
+    newer one created. Implementations check membership themselves on every call and raise ``SignalingError``
+    subclasses to refuse.
+    """
+
+    async def publish(self, member: Member, to: str, offer_sdp: str, connection: str) -> str:
+        """``member`` sends its media for participant ``to`` through the server; returns the SDP answer."""
+        ...
+
+    async def subscribe(self, member: Member, publisher: str, offer_sdp: str, connection: str) -> str:
+        """``member`` receives what ``publisher`` publishes for it; returns the SDP answer."""
+        ...
+
+    async def release(self, member: Member, connection: str | None) -> None:
+        """Close ``member``'s relay peers (those made on ``connection``, or all of them when ``None``)."""
+        ...
+
+    async def end(self, consultation_id: str) -> None:
+        """Close every relay peer of the consultation."""
         ...

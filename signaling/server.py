@@ -19,7 +19,7 @@ from . import messages
 from .fastpath import FastSocketServer, encode_event
 from .errors import Denied, InvalidMessage, RateLimited, SignalingError, WrongState
 from .messages import Limits
-from .ports import CallAuthority, Caller, Member
+from .ports import CallAuthority, Caller, MediaRelay, Member
 
 __all__ = ["CallSignaling", "NAMESPACE"]
 
@@ -44,6 +44,8 @@ class CallSignaling:
     :param origins: exact allowed origins (``*`` is refused).
     :param limits: event size and rate limits.
     :param client_manager: e.g. ``socketio.AsyncRedisManager(url)`` to span several processes.
+    :param relay: server-side media for pairs that cannot go peer to peer (``relay-*`` events); without it
+        those events are refused with ``conflict``.
     """
 
     def __init__(
@@ -55,12 +57,14 @@ class CallSignaling:
         client_manager: socketio.AsyncManager | None = None,
         ping_interval: float = 10,
         ping_timeout: float = 10,
+        relay: MediaRelay | None = None,
     ) -> None:
         allowed = list(origins)
         if "*" in allowed:
             raise ValueError("a wildcard origin is not allowed")
         self.limits = limits or Limits()
         self._authority = authority
+        self._relay = relay
         self._connections: dict[str, _Connection] = {}
         self.sio = FastSocketServer(
             NAMESPACE,
@@ -86,6 +90,8 @@ class CallSignaling:
 
     async def consultation_ended(self, consultation_id: str) -> None:
         """Tell everyone in the consultation it is over and empty its rooms (in every process)."""
+        if self._relay is not None:
+            await self._relay.end(consultation_id)
         await self.sio.emit("ended", {}, to=f"c:{consultation_id}", namespace=NAMESPACE)
         for prefix in ("call", "staff", "c"):
             await self.sio.close_room(f"{prefix}:{consultation_id}", namespace=NAMESPACE)
@@ -100,6 +106,8 @@ class CallSignaling:
             "signal": self._signal,
             "chat": self._chat,
             "leave": self._leave,
+            "relay-publish": self._relay_publish,
+            "relay-subscribe": self._relay_subscribe,
         }
         self.sio.on("connect", self._connect, namespace=NAMESPACE)
         self.sio.on("disconnect", self._disconnect, namespace=NAMESPACE)
@@ -174,6 +182,11 @@ class CallSignaling:
             return
         member = connection.member
         try:
+            if self._relay is not None:
+                await self._relay.release(member, sid)
+        except Exception:
+            logger.exception("relay release failed for %s", member.participant_id)
+        try:
             await self._authority.presence(member, False, sid)
             await self._push_waiting_room(member.consultation_id)
         except Exception:
@@ -247,12 +260,33 @@ class CallSignaling:
     async def _leave(self, sid: str, connection: _Connection, payload: Any) -> Ack:
         messages.empty(payload)
         member = _member(connection)
+        if self._relay is not None:
+            await self._relay.release(member, None)
         await self._authority.leave(member)
         await self.sio.leave_room(sid, f"call:{member.consultation_id}", namespace=NAMESPACE)
         await self.sio.emit("peer-left", {"id": member.participant_id}, to=f"call:{member.consultation_id}",
                             namespace=NAMESPACE)
         await self._push_waiting_room(member.consultation_id)
         return {}
+
+    async def _relay_publish(self, sid: str, connection: _Connection, payload: Any) -> Ack:
+        message = messages.parse_relay(payload, self.limits)
+        member = _member(connection)
+        answer = await self._require_relay().publish(member, message.peer, message.sdp, sid)
+        # The other side switches this pair to the relay too (if it has not already) and subscribes.
+        await self.sio.emit("relay-published", {"from": member.participant_id}, to=f"p:{message.peer}",
+                            namespace=NAMESPACE)
+        return {"sdp": answer}
+
+    async def _relay_subscribe(self, sid: str, connection: _Connection, payload: Any) -> Ack:
+        message = messages.parse_relay(payload, self.limits)
+        answer = await self._require_relay().subscribe(_member(connection), message.peer, message.sdp, sid)
+        return {"sdp": answer}
+
+    def _require_relay(self) -> MediaRelay:
+        if self._relay is None:
+            raise WrongState("this server does not relay media")
+        return self._relay
 
     async def _push_waiting_room(self, consultation_id: str) -> None:
         participants = await self._authority.waiting_room(consultation_id)

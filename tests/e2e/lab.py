@@ -3,6 +3,13 @@
     netns <name>-srv: lo + v-srv 10.201.0.1   server process, practitioner's Chromium
     netns <name>-pat: lo + v-pat 10.201.0.2   patient's Chromium (the "phone")
 
+``add_doctor_network()`` adds a third namespace for the practitioner's Chromium that only reaches the server:
+
+    netns <name>-doc: lo + v-doc 10.201.1.2   practitioner's Chromium, linked to the server's v-sdoc 10.201.1.1
+
+The server namespace does not forward between its links, so the two browsers cannot reach each other directly
+(peer-to-peer ICE fails) while both reach the server: what relay through the server is for.
+
 Nothing is created in the machine's own namespace and nothing routes outside the pair, so browser, WebRTC and
 socket.io traffic stays inside the lab. ``cut()`` / ``restore()`` take the patient's link down and up again, which
 is what a phone sees when it loses Wi-Fi and gets a network back.
@@ -55,6 +62,8 @@ class Lab:
     workdir: Path
     srv_ip: str = "10.201.0.1"
     pat_ip: str = "10.201.0.2"
+    doc_ip: str = "10.201.1.2"
+    doc_gateway: str = "10.201.1.1"
     wrappers: dict[str, Path] = field(default_factory=dict)
 
     @property
@@ -64,6 +73,10 @@ class Lab:
     @property
     def pat(self) -> str:
         return f"{self.name}-pat"
+
+    @property
+    def doc(self) -> str:
+        return f"{self.name}-doc"
 
     def up(self) -> None:
         for ns in (self.srv, self.pat):
@@ -81,8 +94,25 @@ class Lab:
             wrapper.chmod(0o755)
             self.wrappers[ns] = wrapper
 
+    def add_doctor_network(self) -> None:
+        _run("ip", "netns", "add", self.doc)
+        _run("ip", "-n", self.doc, "link", "set", "lo", "up")
+        _run("ip", "link", "add", "v-sdoc", "netns", self.srv, "type", "veth", "peer", "name", "v-doc",
+             "netns", self.doc)
+        _run("ip", "-n", self.srv, "addr", "add", f"{self.doc_gateway}/24", "dev", "v-sdoc")
+        _run("ip", "-n", self.doc, "addr", "add", f"{self.doc_ip}/24", "dev", "v-doc")
+        _run("ip", "-n", self.srv, "link", "set", "v-sdoc", "up")
+        _run("ip", "-n", self.doc, "link", "set", "v-doc", "up")
+        _run("ip", "netns", "exec", self.srv, "sh", "-c", "echo 0 > /proc/sys/net/ipv4/ip_forward")
+        # The server's public address (on its other link) is local to it: reachable without forwarding.
+        _run("ip", "-n", self.doc, "route", "add", f"{self.srv_ip}/32", "via", self.doc_gateway)
+        wrapper = self.workdir / f"chromium-{self.doc}"
+        wrapper.write_text(f'#!/bin/sh\nexec ip netns exec {self.doc} {CHROMIUM} "$@"\n')
+        wrapper.chmod(0o755)
+        self.wrappers[self.doc] = wrapper
+
     def down(self) -> None:
-        for ns in (self.srv, self.pat):
+        for ns in (self.srv, self.pat, self.doc):
             subprocess.run(["ip", "netns", "pids", ns], capture_output=True)
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 

@@ -61,7 +61,9 @@ async def test_caller_streams_two_professionals_watch_and_the_server_captures(
         await regulator.fill("#member-username", "docteur")
         await regulator.click("#add-member")
 
-        phone = await (await caller_browser.new_context(**pw.devices["Pixel 7"], ignore_https_errors=True)).new_page()
+        phone = await (await caller_browser.new_context(
+            **pw.devices["Pixel 7"], ignore_https_errors=True, permissions=["geolocation"],
+            geolocation={"latitude": 45.76404, "longitude": 4.83566, "accuracy": 35})).new_page()
         await phone.goto(link)
         await phone.wait_for_url("**/caller")
         await phone.click("#accept")
@@ -79,6 +81,16 @@ async def test_caller_streams_two_professionals_watch_and_the_server_captures(
         for (qx, qy), colour in QUADRANTS.items():
             pixel = image.getpixel((qx * width // 2 + width // 4, qy * height // 2 + height // 4))
             assert all(abs(a - b) <= 40 for a, b in zip(pixel, colour, strict=True)), ((qx, qy), pixel)
+
+        # The caller shares its position: the regulator sees coordinates, accuracy, age, a local plot and a map link
+        # (nothing fetched from another site).
+        await phone.click("#share-location")
+        await regulator.wait_for_function(
+            "() => document.querySelector('#position-coords').textContent === '45.76404, 4.83566'", timeout=15_000)
+        assert await regulator.text_content("#position-accuracy") == "± 35 m"
+        assert "mlat=45.764040&mlon=4.835660" in (await regulator.get_attribute("#position-osm", "href") or "")
+        assert (await regulator.text_content("#position-age") or "").strip() != ""
+        assert await regulator.eval_on_selector("#position-plot", "svg => svg.querySelectorAll('circle').length") >= 3
 
         # Camera control: the phone switches camera (video keeps flowing) and reports it has no torch.
         await regulator.click("#switch-camera")

@@ -146,6 +146,8 @@ async def test_publisher_hang_up_ends_the_subscriber_tracks(registry: PeerRegist
 
 
 class _StubSource:
+    kind = "video"
+
     def __init__(self) -> None:
         self.requests = 0
 
@@ -164,15 +166,15 @@ async def test_a_slow_subscriber_is_bounded_and_restarts_at_a_keyframe() -> None
     stub = _StubSource()
     track = ForwardTrack(stub, queue_size=3)  # type: ignore[arg-type]
     track._offer(_packet(False), keyframe=False)
-    assert track._queue.qsize() == 0  # waits for a keyframe
+    assert track._queue.qsize() == 0 and stub.requests == 1  # waits for a keyframe, and keeps asking for one
     track._offer(_packet(True), keyframe=True)
     for _ in range(2):
         track._offer(_packet(False), keyframe=False)
     assert track._queue.qsize() == 3
     track._offer(_packet(False), keyframe=False)  # full: drop the queue, wait for the next keyframe
-    assert track._queue.qsize() == 0 and track.frames_dropped == 4 and stub.requests == 1
+    assert track._queue.qsize() == 0 and track.frames_dropped == 4 and stub.requests == 2
     track._offer(_packet(False), keyframe=False)
-    assert track._queue.qsize() == 0
+    assert track._queue.qsize() == 0 and stub.requests == 3
     track._offer(_packet(True), keyframe=True)
     assert track._queue.qsize() == 1
     track.stop()

@@ -57,3 +57,32 @@ async def test_publish_capture_and_close_leaves_no_peer(live_server: Any) -> Non
         assert (await regulator.api("POST", f"/api/cases/{case_id}/close")).status == 200
         assert live.sources() == 0 and live.peer_count() == 0
         await pc.close()
+
+
+async def test_the_caller_closing_its_connection_ends_the_stream_in_the_timeline(live_server: Any) -> None:
+    await make_user(live_server, "regulateur", role="regulator")
+    async with Browser(live_server) as regulator, Browser(live_server) as phone:
+        await regulator.login("regulateur")
+        created = await (await regulator.api("POST", "/api/cases", json={
+            "case_number": "LIVE-2", "caller_phone": "+33600000000", "reason": ""})).json()
+        case_id, link = created["case"]["id"], created["link"]["url"]
+        await phone.session.get(link.removeprefix(live_server.url))
+        phone.csrf = re.search(r'"csrf":\s*"([^"]+)"', await (await phone.session.get("/caller")).text()).group(1)  # type: ignore[union-attr]
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc.addTrack(QuadrantTrack())
+        await pc.setLocalDescription(await pc.createOffer())
+        answer = await phone.api("POST", "/api/caller/offer", json={"sdp": pc.localDescription.sdp})
+        await pc.setRemoteDescription(RTCSessionDescription((await answer.json())["sdp"], "answer"))
+        captured = await regulator.api("POST", f"/api/cases/{case_id}/capture")
+        assert captured.status == 201  # decoded on demand from the forwarded stream
+        await pc.close()  # the phone stops sharing (RTCP BYE, then the connection closes)
+        kinds: list[str] = []
+        for _ in range(100):
+            timeline = await (await regulator.api("GET", f"/api/cases/{case_id}/timeline")).json()
+            kinds = [event["kind"] for event in timeline["events"]]
+            if "stream.stopped" in kinds:
+                break
+            await asyncio.sleep(0.1)
+        assert kinds.index("stream.started") < kinds.index("stream.stopped"), kinds
+        live = live_server.app[live_key]
+        assert live.sources() == 0  # the source ended with the caller

@@ -6,7 +6,11 @@
 //   each retried while the server says it was not delivered;
 // - an outage (ICE disconnected/failed, or no inbound RTP for 1.5 s while connected) forces a fresh signaling
 //   connection first, then the impolite side restarts ICE; the polite side asks for it with {restartRequest}.
+// - relay through the server (relay.js), per pair: always when the server says so (media.relay = 'always'), or
+//   under 'auto' when the pair's ICE fails or does not connect within media.p2pTimeoutMs. The side that switches
+//   publishes first; the server then tells the other side (`relay-published`), which switches too.
 import { hook, log } from './hook.js';
+import { RelayLink } from './relay.js';
 
 const POLL_MS = 500;
 const STALL_MS = 1500;
@@ -16,6 +20,7 @@ const FRESH_SIGNALING_MS = 5000; // a socket restored this recently is trusted: 
 const OFFER_IN_FLIGHT_MS = 3000; // an unanswered offer younger than this is already the restart asked for
 const SEND_ATTEMPTS = 5;
 const SEND_GAP_MS = 500;
+const RELAY_RETRY_MS = 8000;
 
 const short = (id) => String(id).slice(0, 6);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -38,6 +43,19 @@ class Peer {
     this.recoveries = 0; // recoveries since media last flowed
     this.nextRecoveryAt = 0;
     this.needsRestart = false; // restart ICE once signaling is back
+    this.relay = null; // a RelayLink once this pair goes through the server
+    this.p2pDeadline = 0; // 'auto': relay if ICE has not connected by then
+    this.everConnected = false;
+    this.relayRetryAt = 0;
+  }
+
+  // The connection the other participant's media arrives on.
+  get receiving() {
+    return this.relay ? this.relay.sub : this.pc;
+  }
+
+  get connected() {
+    return Boolean(this.pc || this.relay);
   }
 
   update({ kind, label, instance }) {
@@ -52,7 +70,8 @@ export class PeerManager {
   // media: LocalMedia (its stream may be null: receive only); container: where the <video data-peer> go;
   // onChange(): something the page shows changed (peers, connection states, outages);
   // onAutoplayBlocked(): a remote video could not start playing without a tap.
-  constructor({ signaling, me, ice, media, container, onChange = () => {}, onAutoplayBlocked = () => {} }) {
+  // policy: {relay: 'auto' | 'always' | 'never', p2pTimeoutMs} from the join ack.
+  constructor({ signaling, me, ice, media, container, policy, onChange = () => {}, onAutoplayBlocked = () => {} }) {
     this.signaling = signaling;
     this.me = me;
     this.ice = ice || { iceServers: [] };
@@ -60,6 +79,7 @@ export class PeerManager {
     this.container = container;
     this.onChange = onChange;
     this.onAutoplayBlocked = onAutoplayBlocked;
+    this.policy = { relay: 'never', p2pTimeoutMs: 10000, ...(policy || {}) };
     this.peers = new Map();
     this.closed = false;
     this.polling = false;
@@ -67,6 +87,7 @@ export class PeerManager {
       signaling.on('peer-joined', (info) => this.onPeerJoined(info)),
       signaling.on('peer-left', ({ id }) => this.onPeerLeft(id)),
       signaling.on('signal', (message) => this.onSignal(message)),
+      signaling.on('relay-published', ({ from } = {}) => this.onRelayPublished(from)),
     ];
     this.timer = setInterval(() => this.poll(), POLL_MS);
   }
@@ -78,6 +99,8 @@ export class PeerManager {
       const known = this.peers.get(info.id);
       if (known) known.update(info);
       else this.peers.set(info.id, new Peer(info, true));
+      const peer = this.peers.get(info.id);
+      if (this.policy.relay === 'always' && !peer.relay) this.startRelay(peer, 'relay forced by the server');
     }
     this.onChange();
   }
@@ -85,6 +108,12 @@ export class PeerManager {
   onPeerJoined(info) {
     if (this.closed || !info || !info.id) return;
     const known = this.peers.get(info.id);
+    if (known && known.relay && known.instance && known.instance === info.instance) {
+      // Its socket came back: the server closed the relay peers of the old one. Both sides publish again.
+      known.update(info);
+      this.restartRelay(known, 'peer reconnected');
+      return;
+    }
     if (known && known.pc && known.instance && known.instance === info.instance) {
       // Same page, new socket: that side lost its network. Restart ICE on the connection we have.
       log(`peer ${short(info.id)} reconnected: ICE restart`);
@@ -98,6 +127,11 @@ export class PeerManager {
     log(`peer ${short(info.id)} joined: offering`);
     const peer = new Peer(info, false);
     this.peers.set(peer.id, peer);
+    if (this.policy.relay === 'always') {
+      this.startRelay(peer, 'relay forced by the server');
+      this.onChange();
+      return;
+    }
     this.createPc(peer, { offerer: true });
     this.enqueue(peer, () => this.offer(peer));
     this.onChange();
@@ -122,6 +156,7 @@ export class PeerManager {
   createPc(peer, { offerer }) {
     const pc = new RTCPeerConnection(this.rtcConfiguration());
     peer.pc = pc;
+    peer.p2pDeadline = performance.now() + this.policy.p2pTimeoutMs;
     const stream = this.media && this.media.stream;
     const sending = new Set();
     for (const track of stream ? stream.getTracks() : []) {
@@ -141,7 +176,9 @@ export class PeerManager {
     pc.oniceconnectionstatechange = () => {
       const state = pc.iceConnectionState;
       log(`ice ${short(peer.id)} ${state}`);
-      if (peer.pc === pc && (state === 'disconnected' || state === 'failed')) this.recover(peer, `ICE ${state}`);
+      if (state === 'connected' || state === 'completed') peer.everConnected = true;
+      if (peer.pc === pc && state === 'failed' && this.mayRelay(peer)) this.startRelay(peer, 'ICE failed');
+      else if (peer.pc === pc && (state === 'disconnected' || state === 'failed')) this.recover(peer, `ICE ${state}`);
       this.onChange();
     };
     pc.onconnectionstatechange = () => {
@@ -194,6 +231,8 @@ export class PeerManager {
     this.peers.delete(id);
     if (peer.pc) peer.pc.close();
     peer.pc = null;
+    if (peer.relay) peer.relay.close();
+    peer.relay = null;
     const video = this.videoOf(id);
     if (video) {
       video.srcObject = null;
@@ -211,6 +250,7 @@ export class PeerManager {
       peer = new Peer({ id: from }, true);
       this.peers.set(from, peer);
     }
+    if (peer.relay) return; // this pair goes through the server now: peer-to-peer signals are stale
     this.enqueue(peer, () => this.handleSignal(peer, data));
   }
 
@@ -330,6 +370,62 @@ export class PeerManager {
     }
   }
 
+  // -- relay through the server -------------------------------------------------------------------------------
+  // 'auto' relays a pair whose ICE never connected (failed, or still not connected at the deadline), or that
+  // keeps failing after several recoveries.
+  mayRelay(peer) {
+    return this.policy.relay === 'auto' && !peer.relay && (!peer.everConnected || peer.recoveries >= 3);
+  }
+
+  startRelay(peer, reason) {
+    if (this.closed || peer.relay) return;
+    log(`relaying ${short(peer.id)} through the server (${reason})`);
+    if (peer.pc) peer.pc.close();
+    peer.pc = null;
+    peer.pendingCandidates = [];
+    peer.recoveries = 0;
+    peer.relay = new RelayLink({
+      signaling: this.signaling,
+      peerId: peer.id,
+      config: this.rtcConfiguration(),
+      stream: this.media && this.media.stream,
+      onStream: (stream) => this.isCurrent(peer) && this.attach(peer, stream),
+      onChange: () => this.onChange(),
+    });
+    this.restartRelay(peer, reason);
+    this.onChange();
+  }
+
+  // (Re)publish, then (re)subscribe, in this peer's queue so two restarts never interleave.
+  restartRelay(peer, reason) {
+    peer.relayRetryAt = performance.now() + RELAY_RETRY_MS;
+    this.enqueue(peer, async () => {
+      if (!peer.relay) return;
+      log(`relay with ${short(peer.id)}: publish + subscribe (${reason})`);
+      await peer.relay.publish();
+      await peer.relay.subscribe();
+    });
+  }
+
+  // The other side published for us through the server: switch this pair to the relay (if not yet) and take it.
+  onRelayPublished(from) {
+    if (this.closed || !from || this.policy.relay === 'never') return;
+    let peer = this.peers.get(from);
+    if (!peer) {
+      peer = new Peer({ id: from }, true);
+      this.peers.set(from, peer);
+    }
+    if (!peer.relay) {
+      this.startRelay(peer, 'the other side relays');
+      return;
+    }
+    this.enqueue(peer, async () => {
+      if (!peer.relay) return;
+      if (!peer.relay.publishing) await peer.relay.publish(); // ours died meanwhile (socket loss, failure)
+      await peer.relay.subscribe();
+    });
+  }
+
   // -- outages ------------------------------------------------------------------------------------------------
   recover(peer, reason) {
     const now = performance.now();
@@ -360,6 +456,8 @@ export class PeerManager {
     if (joinAck && joinAck.ice) this.updateIce(joinAck.ice);
     if (enterAck) this.entered(enterAck.peers);
     for (const peer of this.peers.values()) {
+      // The server closed the relay peers of our previous socket.
+      if (peer.relay) this.restartRelay(peer, 'signaling restored');
       if (!peer.needsRestart) continue;
       peer.needsRestart = false;
       this.requestRestart(peer);
@@ -384,8 +482,16 @@ export class PeerManager {
     this.polling = true;
     try {
       for (const peer of [...this.peers.values()]) {
+        if (peer.relay) {
+          this.watchRelay(peer);
+          continue;
+        }
         const pc = peer.pc;
         if (!pc) continue;
+        if (!peer.everConnected && performance.now() > peer.p2pDeadline && this.mayRelay(peer)) {
+          this.startRelay(peer, `no peer-to-peer connection after ${this.policy.p2pTimeoutMs} ms`);
+          continue;
+        }
         const ice = pc.iceConnectionState;
         if (ice === 'disconnected' || ice === 'failed') {
           this.recover(peer, `ICE ${ice}`);
@@ -414,19 +520,40 @@ export class PeerManager {
     }
   }
 
+  // A relay connection to the server failed (or never came up): publish and subscribe again, now and then.
+  watchRelay(peer) {
+    const now = performance.now();
+    if (now < peer.relayRetryAt || !this.signaling.connected) return;
+    const dead = (pc) => !pc || pc.connectionState === 'failed' || pc.connectionState === 'closed';
+    const stuck = peer.relay.pcs().some((pc) => pc.connectionState !== 'connected');
+    if ((this.media && this.media.stream && dead(peer.relay.pub)) || (peer.relay.sub && dead(peer.relay.sub)) || stuck) {
+      this.restartRelay(peer, 'relay connection not working');
+    }
+  }
+
   // -- state for the page and the tests -----------------------------------------------------------------------
   peerIds() {
-    return [...this.peers.values()].filter((peer) => peer.pc).map((peer) => peer.id);
+    return [...this.peers.values()].filter((peer) => peer.connected).map((peer) => peer.id);
+  }
+
+  // 'server' when at least one pair goes through the server, 'direct' otherwise.
+  mediaPath() {
+    return [...this.peers.values()].some((peer) => peer.relay) ? 'server' : 'direct';
+  }
+
+  get relayed() {
+    return this.mediaPath() === 'server';
   }
 
   // 'connected' | 'connecting' | 'recovering' per peer with a connection.
   summary() {
-    return [...this.peers.values()].filter((peer) => peer.pc).map((peer) => {
-      const state = peer.pc.connectionState;
+    return [...this.peers.values()].filter((peer) => peer.connected).map((peer) => {
+      const pc = peer.receiving;
+      const state = pc ? pc.connectionState : 'new';
       let status = 'connecting';
       if (peer.recoveries || state === 'disconnected' || state === 'failed') status = 'recovering';
       else if (state === 'connected') status = 'connected';
-      return { id: peer.id, kind: peer.kind, label: peer.label, status };
+      return { id: peer.id, kind: peer.kind, label: peer.label, status, via: peer.relay ? 'server' : 'direct' };
     });
   }
 
@@ -437,8 +564,8 @@ export class PeerManager {
   async inbound(id) {
     const result = { framesDecoded: 0, bytesReceived: 0, frameWidth: 0 };
     const peer = this.peers.get(id);
-    if (!peer || !peer.pc) return result;
-    (await peer.pc.getStats()).forEach((report) => {
+    if (!peer || !peer.receiving) return result;
+    (await peer.receiving.getStats()).forEach((report) => {
       if (report.type === 'inbound-rtp' && report.kind === 'video') {
         result.framesDecoded += report.framesDecoded || 0;
         result.bytesReceived += report.bytesReceived || 0;
@@ -450,8 +577,8 @@ export class PeerManager {
 
   async selectedPair(id) {
     const peer = this.peers.get(id);
-    if (!peer || !peer.pc) return null;
-    const stats = await peer.pc.getStats();
+    if (!peer || !peer.receiving) return null;
+    const stats = await peer.receiving.getStats();
     let pair = null;
     stats.forEach((report) => {
       if (report.type === 'transport' && report.selectedCandidatePairId) {
@@ -489,9 +616,11 @@ export class PeerManager {
 
   async replaceVideoTrack(track) {
     for (const peer of this.peers.values()) {
-      if (!peer.pc) continue;
-      for (const sender of peer.pc.getSenders()) {
-        if (sender.track && sender.track.kind === 'video') await sender.replaceTrack(track);
+      const pcs = [peer.pc, peer.relay && peer.relay.pub].filter(Boolean);
+      for (const pc of pcs) {
+        for (const sender of pc.getSenders()) {
+          if (sender.track && sender.track.kind === 'video') await sender.replaceTrack(track);
+        }
       }
     }
   }

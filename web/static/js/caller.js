@@ -56,10 +56,23 @@ async function upload(blob, source) {
   $('#caller-status').textContent = response.ok ? t('caller_sent') : `${response.status}`;
 }
 
+// The server forwards the caller's VP8 video as it is (no re-encoding): ask for VP8 on this connection.
+function preferVp8(transceiver) {
+  const capabilities = window.RTCRtpReceiver && RTCRtpReceiver.getCapabilities && RTCRtpReceiver.getCapabilities('video');
+  const vp8 = ((capabilities && capabilities.codecs) || []).filter((codec) => codec.mimeType.toLowerCase() === 'video/vp8');
+  try {
+    if (vp8.length && transceiver.setCodecPreferences) transceiver.setCodecPreferences(vp8);
+  } catch (error) {
+    // keep the browser's defaults; the server refuses the offer if VP8 is not first
+  }
+}
+
 // Publish the camera to the server (aiortc does not trickle: send the offer once gathering is complete).
 async function publish() {
   const pc = new RTCPeerConnection({ iceServers: [] });
-  for (const track of stream.getVideoTracks()) pc.addTrack(track, stream);
+  for (const track of stream.getVideoTracks()) {
+    preferVp8(pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] }));
+  }
   const gathered = new Promise((resolve) => {
     pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && resolve();
     setTimeout(resolve, 3000);
@@ -165,11 +178,32 @@ $('#accept').onclick = async () => {
   }
 };
 $('#send-photo').onclick = () => photo('photo');
-$('#share-location').onclick = () => navigator.geolocation.getCurrentPosition((position) => {
-  location = { lat: position.coords.latitude, lon: position.coords.longitude, accuracy: position.coords.accuracy };
-  event('location', location);
-});
+// Once shared, the position follows the phone: a new fix is sent when it moved or got much more precise, and at
+// least every 30 s, never more than one every 5 s.
+let sentAt = 0;
+let watchId = null;
+function moved(a, b) {
+  const metres = Math.hypot((a.lat - b.lat) * 110540, (a.lon - b.lon) * 111320 * Math.cos((b.lat * Math.PI) / 180));
+  return metres > Math.max(20, b.accuracy / 2) || a.accuracy < b.accuracy / 2;
+}
+function onPosition(position) {
+  const fix = { lat: position.coords.latitude, lon: position.coords.longitude, accuracy: position.coords.accuracy };
+  const now = Date.now();
+  if (location && (now - sentAt < 5000 || (!moved(fix, location) && now - sentAt < 30000))) return;
+  location = fix;
+  sentAt = now;
+  event('location', fix);
+}
+$('#share-location').onclick = () => {
+  if (!navigator.geolocation) return;
+  if (watchId !== null) navigator.geolocation.clearWatch(watchId);
+  location = null;
+  watchId = navigator.geolocation.watchPosition(onPosition, (error) => {
+    $('#caller-status').textContent = error.message;
+  }, { enableHighAccuracy: true, maximumAge: 10000, timeout: 20000 });
+};
 $('#stop').onclick = async () => {
+  if (watchId !== null) navigator.geolocation.clearWatch(watchId);
   if (stream) for (const track of stream.getTracks()) track.stop();
   if (window.lucarne.pc) window.lucarne.pc.close();
   stream = null;

@@ -1,8 +1,13 @@
 // Regulator's case page: caller link, live video through the server, captures, live timeline.
+import { PositionView } from './position.js';
+
 const boot = JSON.parse(document.getElementById('boot').textContent);
 const caseId = boot.caseId;
 const $ = (selector) => document.querySelector(selector);
 window.lucarne = { state: 'case', events: [] };
+const strings = boot.strings || {};
+const t = (key, values = {}) => (strings[key] || key).replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
+const position = new PositionView($('#position'), t);
 let lastEvent = 0;
 let watching = false;
 
@@ -22,11 +27,22 @@ function showLink(link) {
   $('#caller-link').href = link.url;
 }
 
+// The server forwards the caller's VP8 video as it is (no re-encoding): ask for VP8 on this connection.
+function preferVp8(transceiver) {
+  const capabilities = window.RTCRtpReceiver && RTCRtpReceiver.getCapabilities && RTCRtpReceiver.getCapabilities('video');
+  const vp8 = ((capabilities && capabilities.codecs) || []).filter((codec) => codec.mimeType.toLowerCase() === 'video/vp8');
+  try {
+    if (vp8.length && transceiver.setCodecPreferences) transceiver.setCodecPreferences(vp8);
+  } catch (error) {
+    // keep the browser's defaults; the server refuses the offer if VP8 is not first
+  }
+}
+
 async function watch() {
   if (watching) return;
   watching = true;
   const pc = new RTCPeerConnection({ iceServers: [] });
-  pc.addTransceiver('video', { direction: 'recvonly' });
+  preferVp8(pc.addTransceiver('video', { direction: 'recvonly' }));
   pc.ontrack = (event) => {
     $('#live').srcObject = new MediaStream([event.track]);
   };
@@ -83,6 +99,7 @@ async function poll() {
       }
       $('#timeline').append(item);
       if (event.kind === 'capture') addCapture(event.detail.capture);
+      if (event.kind === 'caller.location') position.add(event.detail, event.at);
       if (event.kind === 'stream.started') watch();
     }
   } catch (error) {

@@ -3,6 +3,7 @@ const idle = {
   peers: () => [],
   inbound: async () => ({ framesDecoded: 0, bytesReceived: 0, frameWidth: 0 }),
   selectedPair: async () => null,
+  mediaPath: () => 'none',
 };
 
 export const hook = { state: 'loading', log: [], ...idle };
@@ -30,4 +31,5 @@ export function observe(manager) {
   hook.peers = () => manager.peerIds();
   hook.inbound = (peerId) => manager.inbound(peerId);
   hook.selectedPair = (peerId) => manager.selectedPair(peerId);
+  hook.mediaPath = () => manager.mediaPath();
 }

@@ -139,6 +139,7 @@ async function startCall() {
     me: joined.me,
     ice: joined.ice,
     media,
+    policy: joined.media,
     container: $('#remote-videos'),
     onChange: (change) => callChanged(change),
     onAutoplayBlocked: () => show($('#tap-to-play'), true),
@@ -167,7 +168,10 @@ function callChanged(change = {}) {
   const peers = manager.summary();
   if (!signaling.connected || manager.recovering) setStatus(t('js_reconnecting'), 'warn');
   else if (!peers.length) setStatus(t('js_alone'), '');
-  else if (peers.some((peer) => peer.status === 'connected')) setStatus(t('js_in_call'), 'ok');
+  else if (peers.some((peer) => peer.status === 'connected')) {
+    // Say so when the call goes through the server (peer to peer failed, or relay is forced).
+    setStatus(t(manager.relayed ? 'js_in_call_relayed' : 'js_in_call'), 'ok');
+  }
   else setStatus(t('js_connecting'), '');
 }
 

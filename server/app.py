@@ -86,8 +86,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[live_key] = LiveView(PeerRegistry(MediaSettings(host_addresses=settings.media_hosts)), regulation)
     app[signaling_key] = signaling
     app[templates_key] = create_environment(settings.web_dir)
-    app[directory_key] = Directory(sessions)
-    app[profiles_key] = Profiles(sessions)
+    # Routing pools cached 5 s per specialty; this process's profile changes invalidate them at once.
+    directory = Directory(sessions, pool_ttl=5.0)
+    app[directory_key] = directory
+    app[profiles_key] = Profiles(sessions, on_change=directory.invalidate)
     app[directory_fhir_key] = DirectoryFhir(sessions)
 
     setup_middlewares(app)

@@ -155,6 +155,7 @@ async def route_latency(url: str, communes: list[str], queries: int, seed: int,
             async with sessions() as session:
                 await session.get(Professional, rpps)
             lookup.append((time.perf_counter() - started) * 1000)
+        await directory.close()
     return {"p50": percentile(route, 0.5), "p99": percentile(route, 0.99), "base_p50": percentile(lookup, 0.5),
             "base_p99": percentile(lookup, 0.99), "candidates_median": statistics.median(found)}
 

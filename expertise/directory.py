@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -14,6 +16,8 @@ from .models import Absence, Activity, Professional, Profile, ProfileLanguage, P
 from .territory import NATIONAL, NEIGHBOUR, SAME_COMMUNE, SAME_DEPARTEMENT, SAME_REGION, departement_of, territory
 
 __all__ = ["Candidate", "Directory", "display_name"]
+
+logger = logging.getLogger(__name__)
 
 _PREFIXES = {"DR": "Dr", "PR": "Pr"}
 
@@ -53,10 +57,19 @@ class Directory:
         self._ttl = pool_ttl
         self._monotonic = monotonic
         self._pools: dict[str, _Pool] = {}
+        self._reloads: dict[str, asyncio.Task[None]] = {}
 
     def invalidate(self) -> None:
-        """Forget every cached pool (after a profile, absence or directory change)."""
+        """Forget every cached pool (after a profile, absence or directory change): the next call reloads."""
         self._pools.clear()
+
+    async def close(self) -> None:
+        """Stop background pool reloads (the host calls it before disposing of the engine)."""
+        tasks = list(self._reloads.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._reloads.clear()
 
     async def candidates(self, specialty: str, commune: str | None, at: datetime, *,
                          language: str | None = None, exclude: Collection[str] = (),
@@ -121,11 +134,26 @@ class Directory:
     async def _pool(self, specialty: str, at: datetime) -> _Pool | None:
         pool = self._pools.get(specialty)
         now = self._monotonic()
-        if pool is None or now - pool.loaded > self._ttl:
+        if pool is None:
             pool = await _load_pool(self._sessions, specialty, at, now)
             self._pools[specialty] = pool
+        elif now - pool.loaded > self._ttl and specialty not in self._reloads:
+            # Serve the expired pool once more while a fresh one loads in the background: no decision waits for a
+            # reload (staleness stays under two TTLs).
+            task = asyncio.create_task(self._reload(specialty, at, now), name=f"directory-pool-{specialty}")
+            self._reloads[specialty] = task
         # Absences are loaded from a day before the loading decision's time: older questions go to the database.
         return pool if at >= pool.absences_from else None
+
+    async def _reload(self, specialty: str, at: datetime, now: float) -> None:
+        try:
+            pool = await _load_pool(self._sessions, specialty, at, now)
+            if specialty in self._pools:  # not invalidated meanwhile (then the next call loads afresh)
+                self._pools[specialty] = pool
+        except Exception:
+            logger.exception("reloading the %s routing pool failed; the expired pool is kept", specialty)
+        finally:
+            self._reloads.pop(specialty, None)
 
 
 @dataclass(frozen=True)

@@ -123,6 +123,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def _engine_lifecycle(app: web.Application) -> AsyncIterator[None]:
     yield
+    await app[directory_key].close()
     await app[engine_key].dispose()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -93,9 +94,16 @@ async def test_the_pool_is_reloaded_after_its_ttl_or_an_invalidation(db: Any) ->
     clock[0] += 4
     assert [c.rpps for c in await directory.candidates("SM16", "69123", NOW)] == ["10000000001"]
     clock[0] += 2
+    # Expired: served once more while the fresh pool loads in the background, then the fresh one.
+    assert [c.rpps for c in await directory.candidates("SM16", "69123", NOW)] == ["10000000001"]
+    for _ in range(50):
+        if not directory._reloads:
+            break
+        await asyncio.sleep(0.02)
     assert [c.rpps for c in await directory.candidates("SM16", "69123", NOW)] == ["10000000001", "10000000002"]
     await seed(sessions, "10000000003", "Trois", [("SM16", "69123", "69")], accepts=["SM16"])
     directory.invalidate()
     assert len(await directory.candidates("SM16", "69123", NOW)) == 3
     # A question about a time well before the pool was loaded is answered from the database.
     assert len(await directory.candidates("SM16", "69123", NOW - timedelta(days=3))) == 3
+    await directory.close()

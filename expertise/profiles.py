@@ -7,6 +7,7 @@ savoir-faire codes the professional holds in the directory.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -81,8 +82,12 @@ class ProfileUpdate:
 
 
 class Profiles:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    """``on_change`` runs after every committed change (the host wires :meth:`Directory.invalidate` to it)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *,
+                 on_change: Callable[[], None] = lambda: None) -> None:
         self._sessions = sessions
+        self._on_change = on_change
 
     async def get(self, rpps: str, now: datetime) -> ProfileView:
         """The profile (defaults when none is set yet) with the absences that have not ended at ``now``."""
@@ -104,6 +109,7 @@ class Profiles:
             await session.execute(delete(ProfileSpecialty).where(ProfileSpecialty.rpps == rpps))
             session.add_all([ProfileLanguage(rpps=rpps, language=x) for x in update.languages])
             session.add_all([ProfileSpecialty(rpps=rpps, specialty=x) for x in update.specialties])
+        self._on_change()
         return await self.get(rpps, now)
 
     async def add_absence(self, rpps: str, starts_at: datetime, ends_at: datetime, note: str,
@@ -126,13 +132,16 @@ class Profiles:
             absence = Absence(rpps=rpps, starts_at=starts_at, ends_at=ends_at, note=note)
             session.add(absence)
             await session.flush()
-            return AbsenceView(absence.id, absence.starts_at, absence.ends_at, absence.note)
+            view = AbsenceView(absence.id, absence.starts_at, absence.ends_at, absence.note)
+        self._on_change()
+        return view
 
     async def remove_absence(self, rpps: str, absence_id: int) -> None:
         async with self._sessions.begin() as session:
             removed = await session.execute(delete(Absence).where(Absence.id == absence_id, Absence.rpps == rpps))
             if not getattr(removed, "rowcount", 0):
                 raise ProfessionalNotFound("no such absence in this profile")
+        self._on_change()
 
 
 async def _person(session: AsyncSession, rpps: str) -> Professional:

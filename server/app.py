@@ -94,8 +94,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[relay_key] = relay
     app[signaling_key] = signaling
     app[templates_key] = create_environment(settings.web_dir)
-    app[directory_key] = Directory(sessions)
-    app[profiles_key] = Profiles(sessions)
+    # Routing pools cached 5 s per specialty; this process's profile changes invalidate them at once.
+    directory = Directory(sessions, pool_ttl=5.0)
+    app[directory_key] = directory
+    app[profiles_key] = Profiles(sessions, on_change=directory.invalidate)
     app[directory_fhir_key] = DirectoryFhir(sessions)
 
     setup_middlewares(app)
@@ -130,6 +132,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def _engine_lifecycle(app: web.Application) -> AsyncIterator[None]:
     yield
+    await app[directory_key].close()
     await app[engine_key].dispose()
 
 

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from expertise import Candidate, Directory
 from expertise.models import Absence, Activity, Professional, Profile, ProfileLanguage, ProfileSpecialty
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=[0.0, 60.0], ids=["sql", "pooled"])
+def pool_ttl(request: pytest.FixtureRequest) -> float:
+    """Every ordering and filter holds for the SQL path and for the cached in-memory pool."""
+    return float(request.param)
 
 
 async def seed(sessions: Any, rpps: str, family: str, sites: list[tuple[str, str, str]], *,
@@ -28,7 +37,7 @@ async def seed(sessions: Any, rpps: str, family: str, sites: list[tuple[str, str
             session.add_all([ProfileLanguage(rpps=rpps, language=lang) for lang in languages])
 
 
-async def test_candidates_filter_and_order_by_proximity(db: Any) -> None:
+async def test_candidates_filter_and_order_by_proximity(db: Any, pool_ttl: float) -> None:
     _, sessions = db
     derm = "SM16"
     await seed(sessions, "10000000009", "National", [(derm, "75056", "75")], accepts=[derm])
@@ -42,7 +51,7 @@ async def test_candidates_filter_and_order_by_proximity(db: Any) -> None:
     await seed(sessions, "10000000002", "AutreSpecialite", [(derm, "69123", "69")], accepts=["SM53"])
     await seed(sessions, "10000000001", "Cardio", [("SM04", "69123", "69")], accepts=[derm])
 
-    directory = Directory(sessions)
+    directory = Directory(sessions, pool_ttl=pool_ttl)
     found = await directory.candidates(derm, "69123", NOW)
     assert [(c.rpps, c.proximity) for c in found] == [
         ("10000000004", 0), ("10000000005", 0), ("10000000006", 1), ("10000000007", 2), ("10000000008", 3),
@@ -61,15 +70,40 @@ async def test_candidates_filter_and_order_by_proximity(db: Any) -> None:
     assert await directory.candidates("SM99", "69123", NOW) == []
 
 
-async def test_absent_professionals_are_skipped_only_during_the_absence(db: Any) -> None:
+async def test_absent_professionals_are_skipped_only_during_the_absence(db: Any, pool_ttl: float) -> None:
     _, sessions = db
     await seed(sessions, "10000000001", "Absente", [("SM16", "69123", "69")], accepts=["SM16"])
     await seed(sessions, "10000000002", "Presente", [("SM16", "75056", "75")], accepts=["SM16"])
     async with sessions.begin() as session:
         session.add(Absence(rpps="10000000001", starts_at=NOW - timedelta(days=1), ends_at=NOW + timedelta(hours=2)))
-    directory = Directory(sessions)
+    directory = Directory(sessions, pool_ttl=pool_ttl)
     assert [c.rpps for c in await directory.candidates("SM16", "69123", NOW)] == ["10000000002"]
     later = [c.rpps for c in await directory.candidates("SM16", "69123", NOW + timedelta(hours=2))]
     assert later == ["10000000001", "10000000002"]
     earlier = [c.rpps for c in await directory.candidates("SM16", "69123", NOW - timedelta(days=2))]
     assert earlier == ["10000000001", "10000000002"]
+
+
+async def test_the_pool_is_reloaded_after_its_ttl_or_an_invalidation(db: Any) -> None:
+    _, sessions = db
+    clock = [100.0]
+    directory = Directory(sessions, pool_ttl=5.0, monotonic=lambda: clock[0])
+    await seed(sessions, "10000000001", "Un", [("SM16", "69123", "69")], accepts=["SM16"])
+    assert [c.rpps for c in await directory.candidates("SM16", "69123", NOW)] == ["10000000001"]
+    await seed(sessions, "10000000002", "Deux", [("SM16", "69123", "69")], accepts=["SM16"])
+    clock[0] += 4
+    assert [c.rpps for c in await directory.candidates("SM16", "69123", NOW)] == ["10000000001"]
+    clock[0] += 2
+    # Expired: served once more while the fresh pool loads in the background, then the fresh one.
+    assert [c.rpps for c in await directory.candidates("SM16", "69123", NOW)] == ["10000000001"]
+    for _ in range(50):
+        if not directory._reloads:
+            break
+        await asyncio.sleep(0.02)
+    assert [c.rpps for c in await directory.candidates("SM16", "69123", NOW)] == ["10000000001", "10000000002"]
+    await seed(sessions, "10000000003", "Trois", [("SM16", "69123", "69")], accepts=["SM16"])
+    directory.invalidate()
+    assert len(await directory.candidates("SM16", "69123", NOW)) == 3
+    # A question about a time well before the pool was loaded is answered from the database.
+    assert len(await directory.candidates("SM16", "69123", NOW - timedelta(days=3))) == 3
+    await directory.close()

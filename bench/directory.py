@@ -5,8 +5,9 @@
 3. ``lucarne directory import FILE`` in a child process on SQLite, then on PostgreSQL: wall time and peak RSS
    of the importing process (``wait4`` rusage); then a re-import on SQLite (every professional unchanged).
 4. Expertise profiles for a few percent of the doctors (their specialty, languages, some current absences).
-5. Routing: ``Directory.candidates`` for many random (specialty, commune, language) requests, p50/p99, against a
-   trivial primary-key lookup through the same session factory (the baseline), on SQLite and PostgreSQL.
+5. Routing: the read side of a routing decision (``Directory.candidates``, the candidates' open-request counts,
+   ``rank_candidates``) for many random (specialty, commune, language) requests, p50/p99, against a trivial
+   primary-key lookup through the same session factory (the baseline), on SQLite and PostgreSQL.
 
 Usage: ``python -m bench.directory --lines 2400000`` (heavy: run under ``flock /tmp/lucarne-heavy.lock``).
 Results: ``bench/results/directory.json``.
@@ -31,7 +32,8 @@ from typing import Any
 from sqlalchemy import select, text
 
 from bench.rpps_extract import DOCTOR_SPECIALTIES, generate
-from expertise import Directory, RejectFile
+from expertise import Directory, RejectFile, rank_candidates
+from expertise.dispatch import open_loads
 from expertise.directory_import import read_extract
 from expertise.models import Absence, Professional, Profile, ProfileLanguage, ProfileSpecialty
 from server.db import open_database
@@ -131,7 +133,8 @@ async def clear_profiles(url: str) -> None:
 
 async def route_latency(url: str, communes: list[str], queries: int, seed: int,
                         pool_ttl: float = 5.0) -> dict[str, float]:
-    """Decisions as the server makes them (pools cached 5 s per specialty; reloads fall inside the sample)."""
+    """Routing decisions as the server makes them (candidate pools cached 5 s per specialty, reloads inside the
+    sample; open-request counts read from the database every time)."""
     rng = random.Random(seed)
     specialties = [s[0] for s in DOCTOR_SPECIALTIES if s[0] not in ("SM53", "SM26")]
     async with open_database(url) as (engine, sessions):
@@ -145,9 +148,14 @@ async def route_latency(url: str, communes: list[str], queries: int, seed: int,
         route, found = [], []
         for specialty, commune, language in sample:
             started = time.perf_counter()
+            # The whole read side of a routing decision (expertise/dispatch.py): candidates, their open
+            # requests, the ranking; only the offer row and its timer are not written.
             candidates = await directory.candidates(specialty, commune, AT, language=language)
+            async with sessions() as session:
+                loads = await open_loads(session, [candidate.rpps for candidate in candidates])
+            ranked = rank_candidates(candidates, loads, language=language)
             route.append((time.perf_counter() - started) * 1000)
-            found.append(len(candidates))
+            found.append(len(ranked))
         lookup = []
         for _ in range(queries):
             rpps = rng.choice(ids)

@@ -2,9 +2,9 @@
 descriptors back.
 
 Each cycle runs the real path in one process: an aiortc "phone" publishes a 640x480 test pattern to a
-``media.PeerRegistry`` peer whose track feeds a ``LiveSource`` (decode + fan-out), a viewer subscribes
-through the server, a still is captured and encoded, then everything is closed. Baseline in the same run: the
-process's RSS, task count and open descriptors after the warm-up cycles. The ratio compares the end state with it.
+``media.PeerRegistry`` peer whose VP8 feeds a ``ForwardingSource`` (encoded fan-out, as the live view), a viewer
+subscribes through the server, a still is decoded from the next keyframe and encoded, then everything is closed.
+Baseline in the same run: the process's RSS, task count and open descriptors after the warm-up cycles. The ratio compares the end state with it.
 
     .venv/bin/python -m bench.soak --cycles 60
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -22,9 +23,10 @@ from typing import Any
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from bench.lab_runner import machine, now_iso
-from media import LiveSource, MediaSettings, PeerRegistry, encode_jpeg
+from media import ForwardingSource, LatestFrame, MediaSettings, PeerRegistry, encode_jpeg
 from tests.media.test_peers import QuadrantTrack
 
+VP8 = {"video": "video/VP8"}
 RESULTS = Path(__file__).resolve().parent / "results" / "soak.json"
 
 
@@ -40,12 +42,12 @@ def open_fds() -> int:
 
 
 async def one_cycle(registry: PeerRegistry, index: int) -> None:
-    sources: list[LiveSource] = []
+    sources: list[ForwardingSource] = []
 
     async def publish(peer_id: str, track: MediaStreamTrack) -> None:
-        source = LiveSource(track)
+        # As the live view does (server/live.py): forward the caller's VP8, decode only for a capture.
+        source = ForwardingSource(registry.receiver(peer_id, track))
         sources.append(source)
-        source.start()
         await source.ended.wait()
 
     phone = RTCPeerConnection(RTCConfiguration(iceServers=[]))
@@ -53,11 +55,10 @@ async def one_cycle(registry: PeerRegistry, index: int) -> None:
     try:
         phone.addTrack(QuadrantTrack())
         await phone.setLocalDescription(await phone.createOffer())
-        answer = await registry.answer(f"caller-{index}", phone.localDescription.sdp, publish)
+        answer = await registry.answer(f"caller-{index}", phone.localDescription.sdp, publish, codecs=VP8)
         await phone.setRemoteDescription(RTCSessionDescription(answer, "answer"))
         while not sources:
             await asyncio.sleep(0.02)
-        await sources[0].latest.wait_first(10)
         viewer.addTransceiver("video", direction="recvonly")
         await viewer.setLocalDescription(await viewer.createOffer())
 
@@ -65,12 +66,19 @@ async def one_cycle(registry: PeerRegistry, index: int) -> None:
             return None
 
         answer = await registry.answer(f"viewer-{index}", viewer.localDescription.sdp, ignore,
-                                       send=(sources[0].subscribe(),))
+                                       send=(sources[0].subscribe(),), codecs=VP8)
         await viewer.setRemoteDescription(RTCSessionDescription(answer, "answer"))
         await asyncio.sleep(0.5)
-        frame = sources[0].latest.frame
-        assert frame is not None
-        await encode_jpeg(frame)
+        latest = LatestFrame()
+        decoded = sources[0].decoded()
+        consumer = asyncio.create_task(latest.consume(decoded))
+        try:
+            await encode_jpeg(await latest.wait_first(10))
+        finally:
+            decoded.stop()
+            consumer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await consumer
     finally:
         for source in sources:
             await source.stop()

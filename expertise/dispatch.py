@@ -44,6 +44,17 @@ async def lock_request(session: AsyncSession, request_id: str) -> ExpertiseReque
     return await session.get(ExpertiseRequest, request_id, populate_existing=True)
 
 
+async def open_loads(session: AsyncSession, rpps: list[str]) -> dict[str, int]:
+    """How many open requests each of these specialists holds (the load side of a routing decision)."""
+    if not rpps:
+        return {}
+    rows = await session.execute(
+        select(ExpertiseRequest.assigned_rpps, func.count()).where(
+            ExpertiseRequest.assigned_rpps.in_(rpps), ExpertiseRequest.status.in_(sorted(ASSIGNED_STATES)))
+        .group_by(ExpertiseRequest.assigned_rpps))
+    return {str(r): int(n) for r, n in rows.all()}
+
+
 class Dispatcher:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: ClockPort, directory: DirectoryPort,
                  policy: DeadlinePolicy, node: str = "") -> None:
@@ -60,7 +71,7 @@ class Dispatcher:
         offered = set(await session.scalars(select(RequestOffer.rpps).where(RequestOffer.request_id == row.id)))
         exclude = offered | ({row.requester_rpps} if row.requester_rpps else set())
         candidates = await self._directory.candidates(row.specialty, row.commune, now, exclude=exclude, limit=50)
-        loads = await self._loads(session, [c.rpps for c in candidates])
+        loads = await open_loads(session, [c.rpps for c in candidates])
         ranked = rank_candidates(candidates, loads, language=row.language, exclude=exclude)
         if not ranked:
             row.assigned_rpps = None
@@ -83,15 +94,6 @@ class Dispatcher:
         self.add_timer(session, row.id, OFFER_EXPIRY, expires, now, offer_id=offer.id)
         notices.append(Notice("request.offered", row.id, row.status, rpps=best.rpps))
         logger.info("request %s offered to %s", row.id, best.rpps)
-
-    async def _loads(self, session: AsyncSession, rpps: list[str]) -> dict[str, int]:
-        if not rpps:
-            return {}
-        rows = await session.execute(
-            select(ExpertiseRequest.assigned_rpps, func.count()).where(
-                ExpertiseRequest.assigned_rpps.in_(rpps), ExpertiseRequest.status.in_(sorted(ASSIGNED_STATES)))
-            .group_by(ExpertiseRequest.assigned_rpps))
-        return {str(r): int(n) for r, n in rows.all()}
 
     async def pending_offer(self, session: AsyncSession, row: ExpertiseRequest) -> RequestOffer | None:
         return await session.scalar(select(RequestOffer).where(

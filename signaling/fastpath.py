@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -101,13 +101,15 @@ class FastSocketServer(socketio.AsyncServer):
             push_text(self.eio, eio_sid, f"{_ACK}{self._fast_namespace},{ack_id}{orjson.dumps([reply]).decode()}")
         return True
 
-    async def send_frame(self, room: str, frame: str) -> None:
-        """Send an already encoded event frame to every local member of ``room`` in the fast namespace."""
-        for _, eio_sid in list(self._participants(room)):
+    async def emit_fast(self, event: str, data: Any, room: str) -> None:
+        """``emit(event, data, to=room)`` in the fast namespace: one frame encoded once and queued on each local
+        member's socket; through the message queue (``emit``) when rooms span processes."""
+        if not self.local_rooms:
+            await self.emit(event, data, to=room, namespace=self._fast_namespace)
+            return
+        frame = encode_event(self._fast_namespace, event, data)
+        for _, eio_sid in list(self.manager.get_participants(self._fast_namespace, room)):
             push_text(self.eio, eio_sid, frame)
-
-    def _participants(self, room: str) -> Iterable[tuple[str, str]]:
-        return self.manager.get_participants(self._fast_namespace, room)  # type: ignore[no-any-return]
 
 
 class _TextFrame(eio_packet.Packet):

@@ -7,6 +7,7 @@ professionals who see the waiting room, ``call:<consultation>`` members in the c
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -16,7 +17,7 @@ from typing import Any
 import socketio
 
 from . import messages
-from .fastpath import FastSocketServer, encode_event
+from .fastpath import FastSocketServer
 from .errors import Denied, InvalidMessage, RateLimited, SignalingError, WrongState
 from .messages import Limits
 from .ports import CallAuthority, Caller, MediaRelay, Member
@@ -115,7 +116,7 @@ class CallSignaling:
             self.sio.on(event, self._guarded(event, handler), namespace=NAMESPACE)
         self.sio.on("*", self._unknown, namespace=NAMESPACE)
         # The relay itself skips python-socketio's packet layer (fastpath.py); same checks, same acks.
-        self.sio.on_fast("signal", self._fast_guarded("signal", self._signal))
+        self.sio.on_fast("signal", functools.partial(self._run, "signal", self._signal))
 
     def _guarded(
         self, event: str, handler: Callable[[str, _Connection, Any], Awaitable[Ack]]
@@ -128,23 +129,14 @@ class CallSignaling:
 
         return run
 
-    def _fast_guarded(
-        self, event: str, handler: Callable[[str, _Connection, Any], Awaitable[Ack]]
-    ) -> Callable[[str, Any, int], Awaitable[Ack]]:
-        async def run(sid: str, payload: Any, frame_bytes: int) -> Ack:
-            return await self._run(event, handler, sid, payload, frame_bytes)
-
-        return run
-
     async def _run(self, event: str, handler: Callable[[str, _Connection, Any], Awaitable[Ack]], sid: str,
                    payload: Any, frame_bytes: int | None) -> Ack:
         connection = self._connections.get(sid)
         if connection is None:
             return _error("forbidden", "not connected")
         try:
-            if frame_bytes is None:
-                messages.check_size(payload, self.limits)
-            elif frame_bytes > self.limits.max_event_bytes:  # the frame bounds the payload from above
+            # A frame within the limit bounds its payload from above: only larger ones need measuring.
+            if frame_bytes is None or frame_bytes > self.limits.max_event_bytes:
                 messages.check_size(payload, self.limits)
             self._take_token(connection)
             result = await handler(sid, connection, payload)
@@ -242,11 +234,7 @@ class CallSignaling:
         online = await self._authority.signal_route(member, message.to)
         if online is None:
             raise Denied("you cannot signal this participant")
-        body = {"from": member.participant_id, "data": message.data}
-        if self.sio.local_rooms:
-            await self.sio.send_frame(f"p:{message.to}", encode_event(NAMESPACE, "signal", body))
-        else:
-            await self.sio.emit("signal", body, to=f"p:{message.to}", namespace=NAMESPACE)
+        await self.sio.emit_fast("signal", {"from": member.participant_id, "data": message.data}, f"p:{message.to}")
         return {"delivered": online}
 
     async def _chat(self, sid: str, connection: _Connection, payload: Any) -> Ack:

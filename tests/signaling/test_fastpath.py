@@ -18,7 +18,7 @@ import socketio
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from signaling.fastpath import FastSocketServer, LeanWebSocket, encode_event
+from signaling.fastpath import FastSocketServer, LeanWebSocket
 
 NS = "/t"
 
@@ -51,7 +51,7 @@ async def harness() -> AsyncIterator[Harness]:
     async def fast_echo(sid: str, payload: Any, frame_bytes: int) -> dict[str, Any]:
         state.fast_calls.append((sid, payload, frame_bytes))
         await sio.enter_room(sid, "everyone", namespace=NS)
-        await sio.send_frame("everyone", encode_event(NS, "echoed", {"payload": payload}))
+        await sio.emit_fast("echoed", {"payload": payload}, "everyone")
         return {"ok": True, "seen": payload}
 
     async def slow_echo(sid: str, payload: Any = None) -> dict[str, Any]:

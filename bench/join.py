@@ -25,6 +25,15 @@ from bench.lab_runner import percentile, run_lab_benchmark
 from tests.e2e.lab import CHROMIUM_FLAGS, Lab, LabServer
 
 RESULTS = Path(__file__).resolve().parent / "results" / "join.json"
+# When the page reached each milestone (epoch ms): the navigation's own timings, then the page's marks.
+PAGE_MARKS = """() => {
+  const nav = performance.getEntriesByType('navigation')[0];
+  const at = (t) => performance.timeOrigin + t;
+  return {
+    nav_response_start: at(nav.responseStart), nav_response_end: at(nav.responseEnd),
+    nav_dom_content_loaded: at(nav.domContentLoadedEventEnd), ...window.lucarne.marks,
+  };
+}"""
 
 
 
@@ -61,8 +70,10 @@ async def one_join(pw: Any, patient_browser: Any, doctor: Any, url: str) -> dict
     await doctor.click("#waiting-list li[data-state=waiting] .admit")
     await page.wait_for_function("() => !!window.lucarne.firstFrameAt", timeout=30_000, polling=20)
     first_frame = float(await page.evaluate("() => window.lucarne.firstFrameAt"))
+    marks = await page.evaluate(PAGE_MARKS)
     await context.close()
-    return {"join_ms": first_frame - started, "device_check_ms": checked - started}
+    phases = {name: at - started for name, at in marks.items()}
+    return {"join_ms": first_frame - started, "device_check_ms": checked - started, **phases}
 
 
 async def one_floor(patient_browser: Any, url: str) -> float:
@@ -92,6 +103,7 @@ async def run(runs: int) -> dict[str, Any]:
             doctor = await (await doctor_browser.new_context(ignore_https_errors=True)).new_page()
             await login(doctor, server.url)
             joins, floors, checks = [], [], []
+            phases: dict[str, list[float]] = {}
             await one_join(pw, patient_browser, doctor, server.url)  # warm-up, not counted
             for index in range(runs):
                 # Alternate the two measurements so drift affects both alike.
@@ -99,7 +111,10 @@ async def run(runs: int) -> dict[str, Any]:
                 result = await one_join(pw, patient_browser, doctor, server.url)
                 joins.append(result["join_ms"])
                 checks.append(result["device_check_ms"])
+                for name, value in result.items():
+                    phases.setdefault(name, []).append(value)
                 print(f"run {index + 1}: join {result['join_ms']:.0f} ms, floor {floors[-1]:.0f} ms")
+                print("   " + ", ".join(f"{name} {value:.0f}" for name, value in sorted(result.items(), key=lambda kv: kv[1])))
             await doctor_browser.close()
             await patient_browser.close()
     finally:
@@ -115,6 +130,9 @@ async def run(runs: int) -> dict[str, Any]:
         "floor_ms_median": round(median_floor, 1),
         "join_vs_floor_ratio": round(median_join / median_floor, 2),
         "runs": runs,
+        # Median time from opening the link to each milestone (only those every run reached).
+        **{f"at_ms_{name}": round(statistics.median(values), 1) for name, values in phases.items()
+           if len(values) == runs and name not in ("join_ms", "device_check_ms")},
     }
 
 

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from . import i18n
 from .keys import templates_key
+from .modules import ModuleGraph
 
 __all__ = ["create_environment", "render", "request_language"]
 
@@ -29,6 +30,8 @@ def create_environment(web_dir: Path) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
     )
     env.filters["localtime"] = _localtime
+    # {{ module_scripts('visit.js') }}: the entry script with its whole import graph preloaded (modules.py).
+    env.globals["module_scripts"] = ModuleGraph(web_dir / "static" / "js", "/static/js/").script_tags
     return env
 
 

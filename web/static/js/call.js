@@ -9,7 +9,7 @@
 // - relay through the server (relay.js), per pair: always when the server says so (media.relay = 'always'), or
 //   under 'auto' when the pair's ICE fails or does not connect within media.p2pTimeoutMs. The side that switches
 //   publishes first; the server then tells the other side (`relay-published`), which switches too.
-import { hook, log } from './hook.js';
+import { hook, log, mark } from './hook.js';
 import { RelayLink } from './relay.js';
 
 const POLL_MS = 500;
@@ -172,10 +172,14 @@ export class PeerManager {
       // Trickle only real candidates; the end-of-candidates marker is not needed.
       if (candidate && candidate.candidate) this.send(peer, { candidate: candidate.toJSON() });
     };
-    pc.ontrack = ({ track, streams }) => this.attach(peer, streams[0] || new MediaStream([track]));
+    pc.ontrack = ({ track, streams }) => {
+      mark('track');
+      this.attach(peer, streams[0] || new MediaStream([track]));
+    };
     pc.oniceconnectionstatechange = () => {
       const state = pc.iceConnectionState;
       log(`ice ${short(peer.id)} ${state}`);
+      mark(`ice_${state}`);
       if (state === 'connected' || state === 'completed') peer.everConnected = true;
       if (peer.pc === pc && state === 'failed' && this.mayRelay(peer)) this.startRelay(peer, 'ICE failed');
       else if (peer.pc === pc && (state === 'disconnected' || state === 'failed')) this.recover(peer, `ICE ${state}`);
@@ -183,6 +187,7 @@ export class PeerManager {
     };
     pc.onconnectionstatechange = () => {
       log(`pc ${short(peer.id)} ${pc.connectionState}`);
+      mark(`pc_${pc.connectionState}`);
       this.onChange();
     };
     return pc;
@@ -278,6 +283,7 @@ export class PeerManager {
 
   async onDescription(peer, description) {
     if (description.type === 'offer') {
+      mark('offer_received');
       if (!peer.pc) this.createPc(peer, { offerer: false });
       const pc = peer.pc;
       if (pc.signalingState === 'have-local-offer') {
@@ -293,6 +299,7 @@ export class PeerManager {
       await pc.setRemoteDescription(description);
       await this.flushCandidates(peer);
       await pc.setLocalDescription(await pc.createAnswer());
+      mark('answer_sent');
       this.send(peer, { description: plain(pc.localDescription) });
     } else if (description.type === 'answer') {
       const pc = peer.pc;

@@ -6,7 +6,8 @@ const idle = {
   mediaPath: () => 'none',
 };
 
-export const hook = { state: 'loading', log: [], ...idle };
+// marks: when each milestone of the page first happened (epoch ms), read by the join-time benchmark.
+export const hook = { state: 'loading', log: [], marks: {}, ...idle };
 window.lucarne = hook;
 
 const MAX_LOG = 1000;
@@ -19,7 +20,13 @@ export function log(message) {
 export function setState(state) {
   if (hook.state === state) return;
   hook.state = state;
+  mark(`state_${state}`);
   log(`state ${state}`);
+}
+
+// Record the first time a milestone is reached (later occurrences, e.g. after a reconnection, are not).
+export function mark(name) {
+  if (!(name in hook.marks)) hook.marks[name] = performance.timeOrigin + performance.now();
 }
 
 // Point the statistics helpers at a PeerManager (or back to idle with null).

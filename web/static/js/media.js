@@ -1,6 +1,6 @@
 // The local camera and microphone: opening them (audio only when there is no usable camera), mute, camera off,
 // and switching between the front and back cameras of a phone.
-import { log } from './hook.js';
+import { log, mark } from './hook.js';
 
 const AUDIO = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
 const VIDEO = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 24, max: 30 } };
@@ -54,6 +54,7 @@ export class LocalMedia {
       this.videoError = error;
       this.stream = await navigator.mediaDevices.getUserMedia({ audio: AUDIO });
     }
+    mark('local_media');
     log(`local media: ${this.stream.getTracks().map((track) => track.kind).join(' + ')}`);
     return this.stream;
   }

@@ -3,7 +3,7 @@
 // The server keeps our place (waiting room, admission, call membership) under our participant id, not under a
 // socket id. So every new connection only says who we are again: `join`, then `ready` and `enter` if the page
 // had got that far. Requests made while offline wait for that to be done, and every request is acknowledged.
-import { log } from './hook.js';
+import { log, mark } from './hook.js';
 
 const ACK_TIMEOUT_MS = 8000;
 const RETRY_SYNC_MS = 1000;
@@ -40,6 +40,7 @@ export class Signaling {
 
     this.socket.on('connect', () => {
       log('socket connected');
+      mark('socket_connected');
       this.conn = {};
       this.emitLocal('status', 'connected');
       this.sync().catch(() => {});
@@ -213,6 +214,7 @@ export class Signaling {
         const started = performance.now();
         conn.joined = await this.emit('join', this.identity);
         conn.rtt = performance.now() - started;
+        mark('joined');
         log(`joined as ${conn.joined.kind} (${conn.joined.state}) in ${Math.round(conn.rtt)} ms`);
       }
       const state = conn.joined.state;
@@ -222,6 +224,7 @@ export class Signaling {
       }
       if (this.stage === 'in_call' && !conn.entered) {
         conn.entered = await this.emit('enter', {});
+        mark('entered');
         log(`entered the call with ${conn.entered.peers.length} peer(s)`);
       }
     } catch (error) {

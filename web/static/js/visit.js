@@ -3,7 +3,7 @@ import { PeerManager } from './call.js';
 import { Chat } from './chat.js';
 import { CallControls } from './controls.js';
 import { DeviceCheck, showNetwork } from './devicecheck.js';
-import { log, observe, setState } from './hook.js';
+import { log, mark, observe, setState } from './hook.js';
 import { t } from './i18n.js';
 import { LocalMedia } from './media.js';
 import { Signaling } from './signaling.js';
@@ -60,6 +60,7 @@ async function runCheck() {
 function updateContinue() {
   const reachable = Boolean(joined);
   $('#continue').disabled = !(devices && devices.camera && devices.microphone && reachable);
+  if (!$('#continue').disabled) mark('continue_enabled');
   const audioOnly = Boolean(devices && devices.microphone && !devices.camera);
   show($('#continue-audio'), audioOnly);
   $('#continue-audio').disabled = !(audioOnly && reachable);
@@ -73,6 +74,7 @@ async function proceed() {
     enterCall();
     return;
   }
+  mark('continue_clicked');
   try {
     const ack = await signaling.ready();
     if (ack.state === 'admitted') admitted = true;
@@ -161,6 +163,7 @@ function main() {
   const chat = new Chat({ signaling, me: () => joined && joined.me });
 
   signaling.on('admitted', () => {
+    mark('admitted');
     log('admitted');
     admitted = true;
     if (step === 'waiting') enterCall();

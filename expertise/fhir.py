@@ -51,7 +51,7 @@ def practitioner_resource(person: Professional, activities: Sequence[Activity]) 
         "id": person.rpps,
         "identifier": [{"use": "official", "system": RPPS_SYSTEM, "value": person.rpps},
                        {"system": IDNPS_SYSTEM, "value": person.national_id}],
-        "active": True,
+        "active": person.active,
         "name": [name],
     }
     specialties = {a.specialty_code: a.specialty for a in activities if a.specialty_code}
@@ -65,7 +65,7 @@ def role_resource(person: Professional, activity: Activity, organizations: dict[
     resource: dict[str, Any] = {
         "resourceType": "PractitionerRole",
         "id": f"{person.rpps}-{activity.position}",
-        "active": True,
+        "active": person.active,
         "practitioner": {"reference": f"Practitioner/{person.rpps}",
                          "display": display_name(person.civility_code, person.given_name, person.family_name)},
     }

@@ -195,3 +195,22 @@ async def test_a_savoir_faire_from_the_file_can_be_accepted_and_is_routed(db: An
     # The specialty on the activity line still routes as before, and does not leak to another code.
     assert [c.rpps for c in await directory.candidates("SM53", "59350", NOW)] == ["10000000028"]
     assert await directory.candidates("SM19", "67482", NOW) == []  # the geriatrician accepts only CAPA90
+
+
+async def test_the_command_recognises_both_files_from_their_header(db: Any, database_url: str, tmp_path: Path) -> None:
+    from tests.expertise.test_directory_cli import lucarne
+
+    _, sessions = db
+    assert lucarne(["directory", "import", str(ACTIVITIES)], database_url, tmp_path).returncode == 0
+    dry = lucarne(["directory", "import", str(SF), "--dry-run"], database_url, tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    assert "would be inserted 7" in dry.stdout and "12 savoir-faire rows would be written" in dry.stdout
+    assert await savoir_faire(sessions) == set()
+    done = lucarne(["directory", "import", str(SF)], database_url, tmp_path)
+    assert done.returncode == 0 and "inserted 7" in done.stdout and "0 lines rejected" in done.stdout
+    diplomas = lucarne(["directory", "import", str(DIPL)], database_url, tmp_path)
+    assert diplomas.returncode == 0 and "7 diploma/authorisation rows written" in diplomas.stdout
+    wrong = tmp_path / "PS_LibreAcces_SavoirFaire_wrong.txt"
+    wrong.write_text("Identifiant PP|Code type savoir-faire\n10000000027|S\n", "utf-8")
+    refused = lucarne(["directory", "import", str(wrong), "--format", "savoirfaire"], database_url, tmp_path)
+    assert refused.returncode == 2 and "Code savoir-faire" in refused.stderr and "nothing was written" in refused.stderr

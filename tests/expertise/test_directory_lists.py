@@ -214,3 +214,24 @@ async def test_the_command_recognises_both_files_from_their_header(db: Any, data
     wrong.write_text("Identifiant PP|Code type savoir-faire\n10000000027|S\n", "utf-8")
     refused = lucarne(["directory", "import", str(wrong), "--format", "savoirfaire"], database_url, tmp_path)
     assert refused.returncode == 2 and "Code savoir-faire" in refused.stderr and "nothing was written" in refused.stderr
+
+
+async def test_practitioner_resource_lists_savoir_faire_and_diplomas_as_valid_fhir(db: Any) -> None:
+    from fhir.resources.R4B.practitioner import Practitioner
+
+    from expertise import DirectoryFhir
+
+    engine, sessions = db
+    await with_activities(engine)
+    await run(engine, SF)
+    await run(engine, DIPL, DIPLOMAS)
+    resource = await DirectoryFhir(sessions).practitioner("10000000027")
+    assert resource is not None
+    Practitioner.model_validate(resource)
+    codes = [(q["code"]["coding"][0]["system"], q["code"]["coding"][0]["code"]) for q in resource["qualification"]]
+    assert codes.count(next(c for c in codes if c[1] == "SM15")) == 1  # on the activity line and in the file: once
+    assert ("urn:lucarne:rpps:savoir-faire:DNQ", "DNQ90") in codes
+    assert ("urn:lucarne:rpps:diplome:DES", "DES15") in codes and ("urn:lucarne:rpps:diplome:DE", "DE01") in codes
+    authorised = await DirectoryFhir(sessions).practitioner("10000000071")
+    assert authorised is not None and ("urn:lucarne:rpps:autorisation:PLEIN", "AUT20") in [
+        (q["code"]["coding"][0]["system"], q["code"]["coding"][0]["code"]) for q in authorised["qualification"]]

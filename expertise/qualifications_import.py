@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,13 +216,19 @@ class _LineReader:
     def __init__(self, path: Path, encoding: str, header: _Header, rejects: RejectFile) -> None:
         self._path, self._encoding, self._header, self._rejects = path, encoding, header, rejects
         self.last = 1
+        self.nbytes = 0  # read since the last call of :meth:`take_bytes`
+
+    def take_bytes(self) -> int:
+        taken, self.nbytes = self.nbytes, 0
+        return taken
 
     def __iter__(self) -> Iterator[_Line]:
         encoding = self._encoding
         with self._path.open("rb") as stream:
-            stream.readline()
+            self.nbytes += len(stream.readline())
             for number, raw in enumerate(stream, start=2):
                 self.last = number
+                self.nbytes += len(raw)
                 complete = raw.endswith(b"\n")
                 try:
                     text = raw.decode(encoding).rstrip("\r\n")
@@ -251,7 +257,8 @@ def open_list(path: Path, fmt: ListFormat) -> tuple[str, _Header]:
 
 
 async def import_list(engine: AsyncEngine, path: Path, fmt: ListFormat, *, rejects: RejectFile,
-                      dry_run: bool = False, batch_lines: int = 5000) -> ListImportReport:
+                      dry_run: bool = False, batch_lines: int = 5000,
+                      progress: Callable[[int], None] | None = None) -> ListImportReport:
     """Import ``path`` (a ``fmt`` file) for the professionals already in the directory.
 
     :raises ImportRefused: wrong encoding or header; nothing is written then.
@@ -269,12 +276,16 @@ async def import_list(engine: AsyncEngine, path: Path, fmt: ListFormat, *, rejec
                 if size >= batch_lines:
                     await _flush(conn, fmt, batch, counts, seen, rejects, dry_run)
                     batch, size = {}, 0
+                    if progress is not None:
+                        progress(lines.take_bytes())
                 group = batch[line.rpps] = _Group(line.rpps, line.number, line.rpps in seen)
             group.rows.append(line.row)
             group.numbers.append(line.number)
             group.names.append(line.family_name)
             size += 1
         await _flush(conn, fmt, batch, counts, seen, rejects, dry_run)
+        if progress is not None:
+            progress(lines.take_bytes())
     return ListImportReport(fmt.kind, encoding, lines.last - 1, counts.inserted, counts.updated, counts.unchanged,
                             rejects.count, counts.rows, fmt.rows_label, dry_run)
 

@@ -68,7 +68,7 @@ async def run_directory(settings: Settings, args: argparse.Namespace) -> int:
                 elif kind in (SAVOIR_FAIRE.kind, DIPLOMAS.kind):
                     fmt = SAVOIR_FAIRE if kind == SAVOIR_FAIRE.kind else DIPLOMAS
                     report = await import_list(engine, path, fmt, rejects=rejects, dry_run=args.dry_run,
-                                               batch_lines=max(args.batch, 1))
+                                               batch_lines=max(args.batch, 1), progress=bar.update)
                 else:
                     report = await import_rpps(engine, path, now=SystemClock().now(), rejects=rejects,
                                                dry_run=args.dry_run, batch_lines=max(args.batch, 1),

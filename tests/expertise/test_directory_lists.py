@@ -235,3 +235,27 @@ async def test_practitioner_resource_lists_savoir_faire_and_diplomas_as_valid_fh
     authorised = await DirectoryFhir(sessions).practitioner("10000000071")
     assert authorised is not None and ("urn:lucarne:rpps:autorisation:PLEIN", "AUT20") in [
         (q["code"]["coding"][0]["system"], q["code"]["coding"][0]["code"]) for q in authorised["qualification"]]
+
+
+async def test_progress_reports_every_byte_of_the_file(db: Any) -> None:
+    engine, _ = db
+    await with_activities(engine)
+    seen: list[int] = []
+    await run(engine, SF, batch_lines=3, progress=seen.append)
+    assert len(seen) > 2 and sum(seen) == SF.stat().st_size
+
+
+async def test_lines_of_one_professional_split_apart_in_the_file(db: Any, tmp_path: Path) -> None:
+    """The national file is sorted by RPPS; a professional's line found later (another batch) is added, not lost."""
+    engine, sessions = db
+    await with_activities(engine)
+    header, *lines = SF.read_text("utf-8").splitlines(keepends=True)
+    moved = [line for line in lines if "|CAPA90|" in line and "10000000028" in line]
+    shuffled = tmp_path / "split.txt"
+    shuffled.write_text(header + "".join(line for line in lines if line not in moved) + "".join(moved), "utf-8")
+    report, rejected = await run(engine, shuffled, batch_lines=2)
+    assert rejected == [] and report.rows == len(lines)
+    expected = {(r[1], r[9], r[11], r[12]) for r in people_and_lines(SF)[1]}
+    assert await savoir_faire(sessions) == expected
+    await run(engine, shuffled, batch_lines=2)  # again: the same rows (counted as an update of that professional)
+    assert await savoir_faire(sessions) == expected

@@ -52,9 +52,11 @@ class ProfileView:
     specialties: tuple[str, ...]                  # accepted for tele-expertise
     held_specialties: tuple[tuple[str, str], ...]  # (code, label) from the directory
     absences: tuple[AbsenceView, ...]
+    active: bool = True                           # False once pruned from the directory (not routed to)
 
     def to_json(self) -> dict[str, Any]:
-        return {"rpps": self.rpps, "name": self.name, "capacity": self.capacity, "languages": list(self.languages),
+        return {"rpps": self.rpps, "name": self.name, "active": self.active, "capacity": self.capacity,
+                "languages": list(self.languages),
                 "specialties": list(self.specialties),
                 "held_specialties": [{"code": c, "label": label} for c, label in self.held_specialties],
                 "absences": [a.to_json() for a in self.absences]}
@@ -191,4 +193,4 @@ async def _view(session: AsyncSession, rpps: str, now: datetime) -> ProfileView:
         select(Absence).where(Absence.rpps == rpps, Absence.ends_at > now).order_by(Absence.starts_at)))
     return ProfileView(rpps, display_name(person.civility_code, person.given_name, person.family_name),
                        profile.capacity if profile else 0, languages, specialties,
-                       tuple(await _held(session, rpps)), absences)
+                       tuple(await _held(session, rpps)), absences, person.active)

@@ -101,6 +101,10 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "profile_absence_note": ("Note", "Note"),
     "profile_absence_add": ("Ajouter l'absence", "Add the absence"),
     "profile_absence_remove": ("Retirer", "Remove"),
+    "profile_inactive": ("Votre fiche ne figure plus dans l'extraction de l'annuaire national : vous ne recevez plus "
+                         "de demandes et ce profil ne peut plus être modifié.",
+                         "Your entry is no longer in the national directory extract: you receive no more requests "
+                         "and this profile can no longer be changed."),
     "profile_not_linked": ("Ce compte n'est pas relié à une fiche de l'annuaire (RPPS) : demandez-le à un administrateur.",
                            "This account is not linked to a directory entry (RPPS): ask an administrator."),
     "login_failed": ("Identifiant ou mot de passe incorrect.", "Wrong user name or password."),

@@ -63,6 +63,7 @@ async def test_absent_professionals_become_inactive_unrouted_and_come_back(db: A
     assert await Directory(sessions, pool_ttl=60).candidates("SM19", "67482", NOW) == []
     resource = await DirectoryFhir(sessions).practitioner("10000000037")
     assert resource is not None and resource["active"] is False
+    assert (await profiles.get("10000000037", NOW)).to_json()["active"] is False
     try:
         await profiles.update("10000000037", ProfileUpdate(2, ("fr",), ("SM19",)), NOW)
         raise AssertionError("an inactive professional's profile changed")
@@ -140,3 +141,21 @@ async def test_prune_from_the_command_line(db: Any, database_url: str, tmp_path:
     assert back.returncode == 0, back.stderr
     assert "2 inactive professionals listed again were reactivated" in back.stdout
     assert all(active for active, _ in (await activity(sessions)).values())
+
+
+async def test_a_pruned_professional_sees_why_on_the_profile_page(db: Any, live_server: Any, tmp_path: Path) -> None:
+    from tests.expertise.test_directory_http import PASSWORD, load_sample, specialist
+    from tests.fakes import Browser
+
+    engine, _ = db
+    await load_sample(db, live_server)
+    await specialist(live_server, "bonnet", "10000000037")
+    newer = without(SAMPLE, tmp_path / "newer.txt", GONE)
+    await apply_prune(engine, await plan_prune(engine, newer), live_server.clock.now())
+    async with Browser(live_server) as browser:
+        await browser.login("bonnet", PASSWORD)
+        page = await (await browser.session.get("/directory/profile?lang=en")).text()
+        assert 'id="profile-inactive"' in page and "no longer in the national directory" in page
+        refused = await browser.api("PUT", "/api/directory/profile", json={"capacity": 2, "languages": ["fr"],
+                                                                            "specialties": ["SM19"]})
+        assert refused.status == 400 and "inactive" in (await refused.json())["message"]

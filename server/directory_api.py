@@ -139,7 +139,7 @@ async def profile_page(request: web.Request) -> web.StreamResponse:
         "user": {"display_name": principal.display_name}, "csrf": principal.csrf_token, "profile": profile,
         "absences": absences,
         "boot": {"csrf": principal.csrf_token, "lang": lang,
-                 "strings": {"profile_saved": i18n.translator(lang)("profile_saved")}},
+                 "strings": {key: i18n.translator(lang)(key) for key in ("profile_saved", "profile_bad_languages")}},
     })
 
 

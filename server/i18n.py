@@ -95,6 +95,10 @@ _PAIRS: dict[str, tuple[str, str]] = {
                             "Specialties for which I accept requests"),
     "profile_save": ("Enregistrer", "Save"),
     "profile_saved": ("Profil enregistré.", "Profile saved."),
+    "profile_bad_languages": ("Langues : des codes ISO 639-1 de deux lettres, séparés par des virgules (ex. fr, en). "
+                              "Non reconnu : {codes}",
+                              "Languages: two-letter ISO 639-1 codes, comma-separated (e.g. fr, en). "
+                              "Not recognised: {codes}"),
     "profile_absences": ("Absences", "Absences"),
     "profile_absence_from": ("Du", "From"),
     "profile_absence_to": ("Au", "To"),

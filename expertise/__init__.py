@@ -9,6 +9,8 @@ Directory part:
 
 - :class:`Directory` answers routing questions (:meth:`Directory.candidates`);
 - :func:`import_rpps` / :func:`import_fhir_bundle` load the national extract or a FHIR R4 Bundle (upsert by RPPS);
+- :func:`import_list` loads the extract's savoir-faire and diploma files (:data:`SAVOIR_FAIRE`, :data:`DIPLOMAS`);
+- :func:`plan_prune` / :func:`apply_prune` mark inactive the professionals a new full extract no longer lists;
 - :class:`Profiles` holds what each professional accepts (capacity, languages, specialties, absences);
 - :class:`DirectoryFhir` renders Practitioner / PractitionerRole resources and searchset Bundles;
 - :func:`territory` is the shipped commune → département → region reference;
@@ -19,6 +21,8 @@ from .directory import Candidate, Directory, display_name
 from .directory_errors import DirectoryError, ImportRefused, InvalidProfile, ProfessionalNotFound
 from .directory_import import ImportReport, RejectFile, csv_safe, import_rpps
 from .fhir import DirectoryFhir
+from .directory_prune import MAX_PRUNE_SHARE, MAX_REJECT_SHARE, PrunePlan, apply_prune, has_inactive, plan_prune, prune_refusal
+from .qualifications_import import DIPLOMAS, SAVOIR_FAIRE, ListFormat, ListImportReport, import_list, sniff_extract
 from .fhir_import import import_fhir_bundle, sniff_format
 from .models import metadata
 from .profiles import AbsenceView, ProfileUpdate, ProfileView, Profiles
@@ -53,6 +57,8 @@ __all__ = [
     "DirectoryError", "ImportRefused", "InvalidProfile", "ProfessionalNotFound",
     "ImportReport", "RejectFile", "csv_safe", "import_rpps", "import_fhir_bundle", "sniff_format",
     "DirectoryFhir", "Profiles", "ProfileView", "ProfileUpdate", "AbsenceView",
+    "ListFormat", "ListImportReport", "SAVOIR_FAIRE", "DIPLOMAS", "import_list", "sniff_extract",
+    "PrunePlan", "MAX_PRUNE_SHARE", "MAX_REJECT_SHARE", "plan_prune", "apply_prune", "prune_refusal", "has_inactive",
     # requests
     "ExpertiseService", "DeadlineRunner", "DeadlinePolicy", "Deadline", "DEFAULT_DEADLINES", "LEGAL_MAX_ANSWER",
     "TIMER_KINDS", "TRANSITIONS", "STATES", "OPEN_STATES", "ASSIGNED_STATES", "TERMINAL_STATES", "check_transition",

@@ -9,10 +9,10 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from .models import Absence, Activity, Professional, Profile, ProfileLanguage, ProfileSpecialty
+from .models import Absence, Activity, Professional, Profile, ProfileLanguage, ProfileSpecialty, SavoirFaire
 from .territory import NATIONAL, NEIGHBOUR, SAME_COMMUNE, SAME_DEPARTEMENT, SAME_REGION, departement_of, territory
 
 __all__ = ["Candidate", "Directory", "display_name"]
@@ -105,8 +105,7 @@ class Directory:
             # coalesce() on purpose: it hides the specialty from the planners' index choice, so they start from the
             # small accepted-specialty table instead of scanning every activity line of the specialty (48 k rows
             # for a common one in the national file), then reach activities through (rpps, specialty).
-            .join(Activity, and_(Activity.rpps == ProfileSpecialty.rpps,
-                                 func.coalesce(Activity.specialty_code, "") == ProfileSpecialty.specialty))
+            .join(Activity, and_(Activity.rpps == ProfileSpecialty.rpps, _practises()))
             .where(*conditions)
             .subquery("sites")
         )
@@ -117,7 +116,7 @@ class Directory:
                    Professional.given_name, Professional.family_name, Profile.capacity, languages)
             .join(Professional, Professional.rpps == sites.c.rpps)
             .join(Profile, Profile.rpps == sites.c.rpps)
-            .where(sites.c.rank == 1)
+            .where(sites.c.rank == 1, Professional.active)
             .order_by(sites.c.proximity, sites.c.rpps)
             .limit(limit)
         )
@@ -201,8 +200,7 @@ async def _load_pool(sessions: async_sessionmaker[AsyncSession], specialty: str,
         for rpps, site_commune, site_dep in (await connection.execute(
                 select(Activity.rpps, Activity.commune, Activity.departement)
                 .select_from(ProfileSpecialty)
-                .join(Activity, and_(Activity.rpps == ProfileSpecialty.rpps,
-                                     func.coalesce(Activity.specialty_code, "") == ProfileSpecialty.specialty))
+                .join(Activity, and_(Activity.rpps == ProfileSpecialty.rpps, _practises()))
                 .where(ProfileSpecialty.specialty == specialty)
                 .order_by(Activity.rpps, Activity.position))).all():
             sites.setdefault(rpps, []).append((site_commune, site_dep))
@@ -210,7 +208,7 @@ async def _load_pool(sessions: async_sessionmaker[AsyncSession], specialty: str,
             select(Profile.rpps, Profile.capacity, Professional.civility_code, Professional.given_name,
                    Professional.family_name)
             .join(Professional, Professional.rpps == Profile.rpps)
-            .where(Profile.rpps.in_(accepting)))).all()
+            .where(Profile.rpps.in_(accepting), Professional.active))).all()
         spoken: dict[str, list[str]] = {}
         for rpps, lang in (await connection.execute(
                 select(ProfileLanguage.rpps, ProfileLanguage.language)
@@ -226,6 +224,15 @@ async def _load_pool(sessions: async_sessionmaker[AsyncSession], specialty: str,
                 tuple(sites[rpps]), tuple(away.get(rpps, ())))
         for rpps, capacity, civility, given, family in people if rpps in sites)
     return _Pool(loaded, since, members)
+
+
+def _practises() -> ColumnElement[bool]:
+    """The activities a professional can be routed from for the accepted specialty: those of that savoir-faire, or
+    all of them when the savoir-faire file lists it for the professional (a person-level qualification, e.g. a
+    DESC or a capacity, is not tied to one practice site)."""
+    return or_(func.coalesce(Activity.specialty_code, "") == ProfileSpecialty.specialty,
+               exists().where(SavoirFaire.rpps == ProfileSpecialty.rpps,
+                              SavoirFaire.code == ProfileSpecialty.specialty))
 
 
 def _aware(moment: datetime) -> datetime:

@@ -16,7 +16,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .directory import display_name
-from .models import Activity, Organization, Professional
+from .models import Activity, Diploma, Organization, Professional, SavoirFaire
 
 __all__ = ["RPPS_SYSTEM", "IDNPS_SYSTEM", "SAVOIR_FAIRE_SYSTEM", "PROFESSION_SYSTEM", "INSEE_COMMUNE_URL",
            "FINESS_SYSTEM", "SIRET_SYSTEM", "STRUCTURE_SYSTEM", "DirectoryFhir", "practitioner_resource",
@@ -30,6 +30,11 @@ SIRET_SYSTEM = "https://sirene.fr"
 SAVOIR_FAIRE_SYSTEM = "https://mos.esante.gouv.fr/NOS/TRE_R38-SpecialiteOrdinale/FHIR/TRE-R38-SpecialiteOrdinale"
 PROFESSION_SYSTEM = "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante"
 INSEE_COMMUNE_URL = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-address-insee-code"
+# Savoir-faire of another type than "S" (spécialité ordinale) and diplomas: each type has its own ANS terminology
+# (TRE_R39, R40, R42...); we do not ship them, so their codes go under a system of ours, named by the type.
+LOCAL_SAVOIR_FAIRE = "urn:lucarne:rpps:savoir-faire:"
+LOCAL_DIPLOMA = "urn:lucarne:rpps:diplome:"
+LOCAL_AUTHORISATION = "urn:lucarne:rpps:autorisation:"
 MAX_PAGE = 100
 
 
@@ -40,7 +45,8 @@ def _coding(system: str, code: str, display: str) -> dict[str, Any]:
     return {"coding": [coding]}
 
 
-def practitioner_resource(person: Professional, activities: Sequence[Activity]) -> dict[str, Any]:
+def practitioner_resource(person: Professional, activities: Sequence[Activity],
+                          savoir_faire: Sequence[SavoirFaire] = (), diplomas: Sequence[Diploma] = ()) -> dict[str, Any]:
     name: dict[str, Any] = {"use": "official", "family": person.family_name}
     if person.given_name:
         name["given"] = [person.given_name]
@@ -51,13 +57,24 @@ def practitioner_resource(person: Professional, activities: Sequence[Activity]) 
         "id": person.rpps,
         "identifier": [{"use": "official", "system": RPPS_SYSTEM, "value": person.rpps},
                        {"system": IDNPS_SYSTEM, "value": person.national_id}],
-        "active": True,
+        "active": person.active,
         "name": [name],
     }
-    specialties = {a.specialty_code: a.specialty for a in activities if a.specialty_code}
-    if specialties:
-        resource["qualification"] = [{"code": _coding(SAVOIR_FAIRE_SYSTEM, code, label)}
-                                     for code, label in sorted(specialties.items())]
+    specialties = {(SAVOIR_FAIRE_SYSTEM, a.specialty_code): a.specialty for a in activities if a.specialty_code}
+    for held in savoir_faire:  # the SavoirFaire file: every savoir-faire, of any type
+        system = SAVOIR_FAIRE_SYSTEM if held.type_code == "S" else LOCAL_SAVOIR_FAIRE + held.type_code
+        specialties[(system, held.code)] = specialties.get((system, held.code)) or held.label
+    qualifications = [{"code": _coding(system, code, label)} for (system, code), label in sorted(specialties.items())]
+    for diploma in diplomas:
+        if diploma.diploma_code:
+            qualifications.append({"code": _coding(LOCAL_DIPLOMA + diploma.diploma_type_code, diploma.diploma_code,
+                                                   diploma.diploma)})
+        if diploma.authorisation_type_code:
+            qualifications.append({"code": _coding(LOCAL_AUTHORISATION + diploma.authorisation_type_code,
+                                                   diploma.discipline_code or diploma.authorisation_type_code,
+                                                   diploma.discipline or diploma.authorisation_type)})
+    if qualifications:
+        resource["qualification"] = qualifications
     return resource
 
 
@@ -65,7 +82,7 @@ def role_resource(person: Professional, activity: Activity, organizations: dict[
     resource: dict[str, Any] = {
         "resourceType": "PractitionerRole",
         "id": f"{person.rpps}-{activity.position}",
-        "active": True,
+        "active": person.active,
         "practitioner": {"reference": f"Practitioner/{person.rpps}",
                          "display": display_name(person.civility_code, person.given_name, person.family_name)},
     }
@@ -116,7 +133,11 @@ class DirectoryFhir:
                 return None
             activities = (await session.scalars(select(Activity).where(Activity.rpps == rpps)
                                                 .order_by(Activity.position))).all()
-        return practitioner_resource(person, activities)
+            held = (await session.scalars(select(SavoirFaire).where(SavoirFaire.rpps == rpps)
+                                          .order_by(SavoirFaire.type_code, SavoirFaire.code))).all()
+            diplomas = (await session.scalars(select(Diploma).where(Diploma.rpps == rpps)
+                                              .order_by(Diploma.position))).all()
+        return practitioner_resource(person, activities, held, diplomas)
 
     async def search_practitioners(self, *, identifier: str | None, base_url: str, count: int = 20
                                    ) -> dict[str, Any]:

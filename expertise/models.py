@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, MetaData, String
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, true
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -19,6 +19,8 @@ __all__ = [
     "UTCDateTime",
     "Professional",
     "Activity",
+    "SavoirFaire",
+    "Diploma",
     "Organization",
     "Profile",
     "ProfileLanguage",
@@ -73,6 +75,10 @@ class Professional(Base):
     # Digest of the identity and every activity line as imported: a re-import compares it and skips the row.
     row_hash: Mapped[str] = mapped_column(String(32))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # False once a full extract no longer lists the professional (``--prune``): the row stays, because requests
+    # reference it, but routing skips it. A server default, so the importer's driver-level INSERT leaves it alone.
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    inactive_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Activity(Base):
@@ -110,6 +116,39 @@ class Activity(Base):
     email: Mapped[str] = mapped_column(String(200), default="")
     role_code: Mapped[str] = mapped_column(String(8), default="")
     genre_code: Mapped[str] = mapped_column(String(8), default="")
+
+
+class SavoirFaire(Base):
+    """One line of ``PS_LibreAcces_SavoirFaire``: a savoir-faire the professional holds (specialty, competence,
+    DESC, capacity...). Held by the person, not by one practice site, so it applies to all their activities."""
+
+    __tablename__ = "directory_savoir_faire"
+
+    rpps: Mapped[str] = mapped_column(ForeignKey("directory_professionals.rpps", ondelete="CASCADE"),
+                                      primary_key=True)
+    type_code: Mapped[str] = mapped_column(String(8), primary_key=True)  # TRE_R04 type: S, C, CEX, DNQ, CAPA...
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    type_label: Mapped[str] = mapped_column(String(120), default="")
+    label: Mapped[str] = mapped_column(String(200), default="")
+
+
+class Diploma(Base):
+    """One line of ``PS_LibreAcces_Dipl_AutExerc``: a diploma obtained and/or an authorisation to practise."""
+
+    __tablename__ = "directory_diplomas"
+    __table_args__ = (Index("ix_directory_diplomas_rpps", "rpps", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rpps: Mapped[str] = mapped_column(ForeignKey("directory_professionals.rpps", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    diploma_type_code: Mapped[str] = mapped_column(String(8), default="")
+    diploma_type: Mapped[str] = mapped_column(String(120), default="")
+    diploma_code: Mapped[str] = mapped_column(String(16), default="")
+    diploma: Mapped[str] = mapped_column(String(200), default="")
+    authorisation_type_code: Mapped[str] = mapped_column(String(8), default="")
+    authorisation_type: Mapped[str] = mapped_column(String(120), default="")
+    discipline_code: Mapped[str] = mapped_column(String(16), default="")
+    discipline: Mapped[str] = mapped_column(String(200), default="")
 
 
 class Organization(Base):

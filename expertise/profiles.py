@@ -1,7 +1,9 @@
 """Expertise profiles: what a professional in the directory accepts (capacity, languages, specialties, absences).
 
 A professional without a profile, or with no accepted specialty, is never routed to. Accepted specialties must be
-savoir-faire codes the professional holds in the directory.
+savoir-faire codes the professional holds in the directory: on an activity line of the ``Personne_activite`` extract
+or in the ``SavoirFaire`` file (a DESC, a capacity, a competence...). An inactive professional (no longer in the
+extract, see ``directory_prune``) cannot change the profile: they are not routed to anyway.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .directory import display_name
 from .directory_errors import InvalidProfile, ProfessionalNotFound
-from .models import Absence, Activity, Professional, Profile, ProfileLanguage, ProfileSpecialty
+from .models import Absence, Activity, Professional, Profile, ProfileLanguage, ProfileSpecialty, SavoirFaire
 
 __all__ = ["Profiles", "ProfileView", "ProfileUpdate", "AbsenceView", "MAX_CAPACITY"]
 
@@ -50,9 +52,11 @@ class ProfileView:
     specialties: tuple[str, ...]                  # accepted for tele-expertise
     held_specialties: tuple[tuple[str, str], ...]  # (code, label) from the directory
     absences: tuple[AbsenceView, ...]
+    active: bool = True                           # False once pruned from the directory (not routed to)
 
     def to_json(self) -> dict[str, Any]:
-        return {"rpps": self.rpps, "name": self.name, "capacity": self.capacity, "languages": list(self.languages),
+        return {"rpps": self.rpps, "name": self.name, "active": self.active, "capacity": self.capacity,
+                "languages": list(self.languages),
                 "specialties": list(self.specialties),
                 "held_specialties": [{"code": c, "label": label} for c, label in self.held_specialties],
                 "absences": [a.to_json() for a in self.absences]}
@@ -97,6 +101,9 @@ class Profiles:
     async def update(self, rpps: str, update: ProfileUpdate, now: datetime) -> ProfileView:
         async with self._sessions.begin() as session:
             person = await _person(session, rpps)
+            if not person.active:
+                raise InvalidProfile("this professional is no longer listed in the national directory extract "
+                                     "(inactive): the profile cannot be changed")
             held = {code for code, _ in await _held(session, person.rpps)}
             unknown = sorted(set(update.specialties) - held)
             if unknown:
@@ -152,10 +159,17 @@ async def _person(session: AsyncSession, rpps: str) -> Professional:
 
 
 async def _held(session: AsyncSession, rpps: str) -> list[tuple[str, str]]:
+    """(code, label) of every savoir-faire held: activity lines first, then the savoir-faire file's."""
     rows = await session.execute(select(Activity.specialty_code, func.max(Activity.specialty))
                                  .where(Activity.rpps == rpps, Activity.specialty_code.is_not(None))
                                  .group_by(Activity.specialty_code).order_by(Activity.specialty_code))
-    return [(str(code), str(label or "")) for code, label in rows.all()]
+    held = {str(code): str(label or "") for code, label in rows.all()}
+    for code, label in (await session.execute(select(SavoirFaire.code, SavoirFaire.label)
+                                              .where(SavoirFaire.rpps == rpps)
+                                              .order_by(SavoirFaire.code))).all():
+        if not held.get(code):
+            held[code] = label or ""
+    return sorted(held.items())
 
 
 async def _ensure(session: AsyncSession, rpps: str, now: datetime) -> Profile:
@@ -179,4 +193,4 @@ async def _view(session: AsyncSession, rpps: str, now: datetime) -> ProfileView:
         select(Absence).where(Absence.rpps == rpps, Absence.ends_at > now).order_by(Absence.starts_at)))
     return ProfileView(rpps, display_name(person.civility_code, person.given_name, person.family_name),
                        profile.capacity if profile else 0, languages, specialties,
-                       tuple(await _held(session, rpps)), absences)
+                       tuple(await _held(session, rpps)), absences, person.active)

@@ -126,18 +126,20 @@ async def profile_page(request: web.Request) -> web.StreamResponse:
     if principal is None or principal.kind != "user":
         raise web.HTTPSeeOther("/login")
     account = await request.app[accounts_key].get(principal.user_id or "")
-    profile = None
+    profile, absences = None, ()
     if account is not None and account.rpps is not None:
         try:
-            profile = (await request.app[profiles_key].get(account.rpps, request.app[clock_key].now())).to_json()
+            view = await request.app[profiles_key].get(account.rpps, request.app[clock_key].now())
+            profile, absences = view.to_json(), view.absences  # absences as datetimes, shown in local time
         except DirectoryError:
             profile = None
         await _audit(request, principal, "directory.profile.read", f"rpps:{account.rpps}", "ok")
     lang = request_language(request)
     return render(request, "profile.html", {
         "user": {"display_name": principal.display_name}, "csrf": principal.csrf_token, "profile": profile,
+        "absences": absences,
         "boot": {"csrf": principal.csrf_token, "lang": lang,
-                 "strings": {"profile_saved": i18n.translator(lang)("profile_saved")}},
+                 "strings": {key: i18n.translator(lang)(key) for key in ("profile_saved", "profile_bad_languages")}},
     })
 
 

@@ -1,17 +1,21 @@
 """Pages for tele-expertise: a list per user with filters, the request page, the metrics page with an SVG chart.
 
-Strings for these pages live here (French and English) rather than in ``i18n.py`` while the feature settles.
+Their strings are in ``i18n.py`` (keys ``xp_*``, French and English); codes (states, urgencies, roles...) are shown
+through ``label(prefix, code)``, which falls back to the code itself for one without a translation.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from html import escape
+
 from aiohttp import web
 from markupsafe import Markup
 
 from expertise import CONSULTATION_NEEDS, IDENTITY_STATUSES, STATES, RequestMetrics, load_metrics
 
+from . import i18n
 from .audit import AuditEvent
 from .context import principal_of
 from .expertise_api import actor_from_principal, translate_errors
@@ -20,39 +24,6 @@ from .sessions import Principal
 from .templates import render, request_language
 
 __all__ = ["setup_expertise_pages", "metrics_svg"]
-
-STRINGS: dict[str, dict[str, str]] = {
-    "title": {"fr": "Télé-expertise", "en": "Tele-expertise"},
-    "new": {"fr": "Nouvelle demande d'avis", "en": "New second-opinion request"},
-    "mine": {"fr": "Demandes", "en": "Requests"},
-    "filter": {"fr": "Filtrer", "en": "Filter"},
-    "all": {"fr": "toutes", "en": "all"},
-    "sent": {"fr": "envoyées", "en": "sent"},
-    "received": {"fr": "reçues", "en": "received"},
-    "metrics": {"fr": "Indicateurs", "en": "Metrics"},
-    "send": {"fr": "Envoyer la demande", "en": "Send the request"},
-    "consent": {"fr": "Le patient est informé et consent à la télé-expertise",
-                "en": "The patient was informed and consents to tele-expertise"},
-    "accept": {"fr": "Accepter", "en": "Accept"}, "decline": {"fr": "Refuser", "en": "Decline"},
-    "cancel": {"fr": "Annuler la demande", "en": "Cancel the request"},
-    "answer": {"fr": "Répondre (compte rendu)", "en": "Answer (report)"},
-    "ask_info": {"fr": "Demander des informations", "en": "Ask for information"},
-    "give_info": {"fr": "Envoyer les informations", "en": "Send the information"},
-    "message": {"fr": "Message", "en": "Message"},
-    "video": {"fr": "Passer en téléconsultation", "en": "Escalate to a video consultation"},
-    "close_yes": {"fr": "Clore : orientation évitée", "en": "Close: referral avoided"},
-    "close_no": {"fr": "Clore : orientation nécessaire", "en": "Close: referral still needed"},
-    "deadline": {"fr": "Réponse attendue avant", "en": "Answer due by"},
-    "attachments": {"fr": "Pièces jointes", "en": "Attachments"},
-    "thread": {"fr": "Échanges", "en": "Thread"},
-    "history": {"fr": "Historique", "en": "History"},
-    "notice": {"fr": "Une demande a changé : actualisez la page.", "en": "A request changed: reload the page."},
-}
-
-
-def _strings(lang: str) -> dict[str, str]:
-    return {key: value.get(lang) or value["en"] for key, value in STRINGS.items()}
-
 
 def _page_principal(request: web.Request) -> Principal:
     principal = principal_of(request)
@@ -73,7 +44,7 @@ async def list_page(request: web.Request) -> web.StreamResponse:
     requests = await service.list_for(actor, **filters)
     lang = request_language(request)
     return render(request, "expertise_list.html", {
-        "s": _strings(lang), "requests": requests, "filters": filters, "states": sorted(STATES),
+        "label": i18n.code_labeler(lang), "requests": requests, "filters": filters, "states": sorted(STATES),
         "urgencies": service.policy.urgencies, "identity_statuses": IDENTITY_STATUSES,
         "boot": {"csrf": principal.csrf_token, "lang": lang}})
 
@@ -87,7 +58,7 @@ async def request_page(request: web.Request) -> web.StreamResponse:
     messages = await service.thread(actor, detail.summary.id)
     lang = request_language(request)
     return render(request, "expertise_request.html", {
-        "s": _strings(lang), "r": detail, "messages": messages, "needs": CONSULTATION_NEEDS,
+        "label": i18n.code_labeler(lang), "r": detail, "messages": messages, "needs": CONSULTATION_NEEDS,
         "boot": {"csrf": principal.csrf_token, "lang": lang, "requestId": detail.summary.id}})
 
 
@@ -95,8 +66,8 @@ async def metrics_page(request: web.Request) -> web.StreamResponse:
     principal = _page_principal(request)
     metrics = await _metrics(request, principal)
     lang = request_language(request)
-    return render(request, "expertise_metrics.html", {"s": _strings(lang), "m": metrics, "days": _days(request),
-                                                      "chart": Markup(metrics_svg(metrics))})
+    return render(request, "expertise_metrics.html", {"m": metrics, "days": _days(request),
+                                                      "chart": Markup(metrics_svg(metrics, i18n.translator(lang)))})
 
 
 async def metrics_json(request: web.Request) -> web.Response:
@@ -119,14 +90,14 @@ async def _metrics(request: web.Request, principal: Principal) -> RequestMetrics
     return metrics
 
 
-def metrics_svg(metrics: RequestMetrics) -> str:
+def metrics_svg(metrics: RequestMetrics, t: Callable[[str], str] = i18n.translator("en")) -> str:
     """A bar chart of time to answer, plus two share gauges; plain SVG, no script, no external resource."""
     width, height, left, bottom = 560, 260, 40, 200
     peak = max([count for _, count in metrics.answer_buckets] + [1])
     bar = (width - left - 20) / len(metrics.answer_buckets)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height}" '
              f'width="{width}" height="{height}" aria-labelledby="chart-title">',
-             '<title id="chart-title">Time to answer (requests per bucket)</title>',
+             f'<title id="chart-title">{escape(t("xp_chart_title"))}</title>',
              f'<line x1="{left}" y1="{bottom}" x2="{width - 10}" y2="{bottom}" stroke="#555"/>']
     for index, (label, count) in enumerate(metrics.answer_buckets):
         h = 0 if peak == 0 else round(150 * count / peak)
@@ -137,11 +108,11 @@ def metrics_svg(metrics: RequestMetrics) -> str:
                      f'font-size="12">{count}</text>')
         parts.append(f'<text x="{x + (bar - 12) / 2:.0f}" y="{bottom + 16}" text-anchor="middle" '
                      f'font-size="12">{escape(label)}</text>')
-    for row, (label, share) in enumerate((("answered within deadline", metrics.answered_within_deadline),
-                                          ("referrals avoided", metrics.referrals_avoided))):
+    for row, (label, share) in enumerate(((t("xp_chart_within"), metrics.answered_within_deadline),
+                                          (t("xp_chart_avoided"), metrics.referrals_avoided))):
         y = bottom + 30 + row * 16
         filled = 0 if share is None else round(200 * share)
-        text = "n/a" if share is None else f"{share:.0%}"
+        text = t("xp_not_available") if share is None else f"{share:.0%}"
         parts.append(f'<rect x="{left}" y="{y - 10}" width="200" height="10" fill="#e2e8f0"/>'
                      f'<rect class="gauge" x="{left}" y="{y - 10}" width="{filled}" height="10" fill="#2f855a"/>'
                      f'<text x="{left + 210}" y="{y}" font-size="12">{escape(label)}: {text}</text>')

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-__all__ = ["SUPPORTED", "STRINGS", "JS_KEYS", "negotiate", "translator", "js_strings"]
+__all__ = ["SUPPORTED", "STRINGS", "JS_KEYS", "negotiate", "translator", "code_labeler", "js_strings"]
 
 SUPPORTED: tuple[str, ...] = ("fr", "en")
 
@@ -95,17 +95,117 @@ _PAIRS: dict[str, tuple[str, str]] = {
                             "Specialties for which I accept requests"),
     "profile_save": ("Enregistrer", "Save"),
     "profile_saved": ("Profil enregistré.", "Profile saved."),
+    "profile_bad_languages": ("Langues : des codes ISO 639-1 de deux lettres, séparés par des virgules (ex. fr, en). "
+                              "Non reconnu : {codes}",
+                              "Languages: two-letter ISO 639-1 codes, comma-separated (e.g. fr, en). "
+                              "Not recognised: {codes}"),
     "profile_absences": ("Absences", "Absences"),
     "profile_absence_from": ("Du", "From"),
     "profile_absence_to": ("Au", "To"),
     "profile_absence_note": ("Note", "Note"),
     "profile_absence_add": ("Ajouter l'absence", "Add the absence"),
     "profile_absence_remove": ("Retirer", "Remove"),
+    "profile_inactive": ("Votre fiche ne figure plus dans l'extraction de l'annuaire national : vous ne recevez plus "
+                         "de demandes et ce profil ne peut plus être modifié.",
+                         "Your entry is no longer in the national directory extract: you receive no more requests "
+                         "and this profile can no longer be changed."),
     "profile_not_linked": ("Ce compte n'est pas relié à une fiche de l'annuaire (RPPS) : demandez-le à un administrateur.",
                            "This account is not linked to a directory entry (RPPS): ask an administrator."),
     "login_failed": ("Identifiant ou mot de passe incorrect.", "Wrong user name or password."),
     "login_rate_limited": ("Trop d'essais. Réessayez dans quelques minutes.",
                            "Too many attempts. Try again in a few minutes."),
+    # -- tele-expertise pages (list, request, metrics) ------------------------------------------------------------
+    "xp_title": ("Télé-expertise", "Tele-expertise"),
+    "xp_new": ("Nouvelle demande d'avis", "New second-opinion request"),
+    "xp_mine": ("Demandes", "Requests"),
+    "xp_filter": ("Filtrer", "Filter"),
+    "xp_all": ("toutes", "all"),
+    "xp_sent": ("envoyées", "sent"),
+    "xp_received": ("reçues", "received"),
+    "xp_metrics": ("Indicateurs", "Metrics"),
+    "xp_profile_link": ("Mon profil de télé-expertise", "My tele-expertise profile"),
+    "xp_send": ("Envoyer la demande", "Send the request"),
+    "xp_consent": ("Le patient est informé et consent à la télé-expertise",
+                   "The patient was informed and consents to tele-expertise"),
+    "xp_accept": ("Accepter", "Accept"),
+    "xp_decline": ("Refuser", "Decline"),
+    "xp_cancel": ("Annuler la demande", "Cancel the request"),
+    "xp_answer": ("Répondre (compte rendu)", "Answer (report)"),
+    "xp_ask_info": ("Demander des informations", "Ask for information"),
+    "xp_give_info": ("Envoyer les informations", "Send the information"),
+    "xp_message": ("Message", "Message"),
+    "xp_video": ("Passer en téléconsultation", "Escalate to a video consultation"),
+    "xp_close_yes": ("Clore : orientation évitée", "Close: referral avoided"),
+    "xp_close_no": ("Clore : orientation nécessaire", "Close: referral still needed"),
+    "xp_deadline": ("Réponse attendue avant", "Answer due by"),
+    "xp_attachments": ("Pièces jointes", "Attachments"),
+    "xp_thread": ("Échanges", "Thread"),
+    "xp_history": ("Historique", "History"),
+    "xp_notice": ("Une demande a changé : actualisez la page.", "A request changed: reload the page."),
+    "xp_none_yet": ("Aucune demande.", "No requests."),
+    "xp_col_created": ("Créée le", "Created"),
+    "xp_col_specialty": ("Spécialité", "Specialty"),
+    "xp_col_urgency": ("Urgence", "Urgency"),
+    "xp_col_status": ("Statut", "Status"),
+    "xp_col_role": ("Mon rôle", "My role"),
+    "xp_col_deadline": ("Échéance", "Due"),
+    "xp_status": ("Statut", "Status"),
+    "xp_urgency": ("Urgence", "Urgency"),
+    "xp_role": ("Rôle", "Role"),
+    "xp_specialty": ("Spécialité (code savoir-faire, ex. SM15)", "Specialty (savoir-faire code, e.g. SM15)"),
+    "xp_commune": ("Commune du patient (code INSEE)", "Patient's commune (INSEE code)"),
+    "xp_language": ("Langue de la demande (ISO 639-1)", "Language of the request (ISO 639-1)"),
+    "xp_question": ("Question", "Question"),
+    "xp_context": ("Contexte clinique", "Clinical context"),
+    "xp_family_name": ("Nom de naissance", "Family name"),
+    "xp_given_names": ("Prénoms", "Given names"),
+    "xp_birth_date": ("Date de naissance", "Birth date"),
+    "xp_sex": ("Sexe", "Sex"),
+    "xp_sex_F": ("féminin", "female"),
+    "xp_sex_M": ("masculin", "male"),
+    "xp_sex_U": ("non renseigné", "unknown"),
+    "xp_identity_status": ("Statut de l'identité (INS)", "Identity status (INS)"),
+    "xp_ins": ("Matricule INS", "INS number"),
+    "xp_patient": ("Patient", "Patient"),
+    "xp_recommendations": ("Recommandations", "Recommendations"),
+    "xp_consultation": ("Consultation nécessaire", "Consultation needed"),
+    "xp_attach": ("Joindre un fichier (JPEG, PNG ou PDF)", "Attach a file (JPEG, PNG or PDF)"),
+    "xp_actor_system": ("système", "system"),
+    "xp_state_submitted": ("envoyée", "submitted"),
+    "xp_state_offered": ("proposée", "offered"),
+    "xp_state_declined": ("refusée", "declined"),
+    "xp_state_expired": ("offre expirée", "offer expired"),
+    "xp_state_accepted": ("acceptée", "accepted"),
+    "xp_state_info_requested": ("informations demandées", "information requested"),
+    "xp_state_escalated": ("en attente d'un expert", "waiting for an expert"),
+    "xp_state_answered": ("répondue", "answered"),
+    "xp_state_closed": ("close", "closed"),
+    "xp_state_cancelled": ("annulée", "cancelled"),
+    "xp_urgency_urgent": ("urgente", "urgent"),
+    "xp_urgency_soon": ("rapide", "soon"),
+    "xp_urgency_routine": ("habituelle", "routine"),
+    "xp_role_requester": ("demandeur", "requester"),
+    "xp_role_expert": ("expert", "expert"),
+    "xp_need_none": ("aucune", "none"),
+    "xp_need_teleconsultation": ("téléconsultation", "teleconsultation"),
+    "xp_need_in_person": ("en présentiel", "in person"),
+    "xp_identity_provisoire": ("provisoire", "provisional"),
+    "xp_identity_recuperee": ("récupérée", "retrieved"),
+    "xp_identity_validee": ("validée", "validated"),
+    "xp_identity_qualifiee": ("qualifiée", "qualified"),
+    "xp_kind_message": ("message", "message"),
+    "xp_kind_info_request": ("demande d'informations", "information request"),
+    "xp_kind_info_reply": ("réponse aux questions", "information reply"),
+    "xp_days": ("{days} derniers jours", "last {days} days"),
+    "xp_m_total": ("Demandes", "Requests"),
+    "xp_m_accept": ("Délai d'acceptation, médiane / p90", "Time to acceptance, median / p90"),
+    "xp_m_answer": ("Délai de réponse, médiane / p90", "Time to answer, median / p90"),
+    "xp_m_within": ("Répondues dans le délai promis", "Answered within the deadline"),
+    "xp_m_avoided": ("Orientations évitées ({n} issues renseignées)", "Referrals avoided ({n} outcomes recorded)"),
+    "xp_chart_title": ("Délai de réponse (demandes par tranche)", "Time to answer (requests per bucket)"),
+    "xp_chart_within": ("répondues dans le délai", "answered within deadline"),
+    "xp_chart_avoided": ("orientations évitées", "referrals avoided"),
+    "xp_not_available": ("n.d.", "n/a"),
     # -- console -----------------------------------------------------------------------------------------------
     "console_title": ("Mes téléconsultations", "My teleconsultations"),
     "new_consultation": ("Nouvelle téléconsultation", "New teleconsultation"),
@@ -310,6 +410,20 @@ def translator(lang: str) -> Callable[[str], str]:
         return entry.get(lang) or entry.get("en") or key
 
     return t
+
+
+def code_labeler(lang: str) -> Callable[[str, str | None], str]:
+    """``label(prefix, code)``: the translation of ``prefix + code`` (e.g. ``xp_state_`` + ``offered``), or the code
+    itself when there is none (a deployment may configure its own urgencies)."""
+    t = translator(lang)
+
+    def label(prefix: str, code: str | None) -> str:
+        if code is None:
+            return ""
+        key = prefix + code
+        return t(key) if key in STRINGS else code
+
+    return label
 
 
 def js_strings(lang: str) -> dict[str, str]:

@@ -63,13 +63,13 @@ async def test_gp_sends_a_request_and_the_specialist_is_told_live(live_server: A
             await form.locator("[name=consent]").check()
             await form.locator("button[type=submit]").click()
             await gp.wait_for_url(f"{url}/expertise/r/*")
-            assert (await gp.locator("#status").text_content()) == "offered"
+            assert (await gp.locator("#status").get_attribute("data-status")) == "offered"
             rid = gp.url.rsplit("/", 1)[1]
 
             await expert.locator("#notice").wait_for(state="visible", timeout=10000)
             await expert.goto(f"{url}/expertise/r/{rid}")
             await expert.click("button[data-action=accept]")
-            await expert.wait_for_function("() => document.getElementById('status').textContent === 'accepted'")
+            await expert.wait_for_function("() => document.getElementById('status').dataset.status === 'accepted'")
             await gp.locator("#notice").wait_for(state="visible", timeout=10000)  # the GP is told it was accepted
             assert errors == []
         finally:

@@ -46,3 +46,15 @@ def test_proximity_levels() -> None:
     assert places.proximity(lyon, "75056", "75") == NATIONAL
     assert places.proximity(None, "75056", "75") == NATIONAL
     assert places.proximity("2A004", "2B033", "2B") == NEIGHBOUR
+
+
+@pytest.mark.parametrize(("one", "other", "adjacent"), [
+    # Short land borders that are easy to miss, and pairs separated only by water or by a third département.
+    ("59", "80", True), ("07", "84", True), ("77", "95", True), ("54", "67", True), ("83", "84", True),
+    ("01", "73", True), ("12", "15", True),
+    ("14", "76", False),   # the Seine estuary, no land border
+    ("55", "57", False),   # Meurthe-et-Moselle's northern strip runs between them
+    ("75", "91", False), ("13", "07", False), ("2A", "06", False),
+])
+def test_tricky_neighbour_pairs(one: str, other: str, adjacent: bool) -> None:
+    assert (other in territory().neighbours[one]) is adjacent

@@ -22,6 +22,12 @@ if (form) {
     event.preventDefault();
     const data = new FormData(form);
     const languages = String(data.get('languages') || '').split(',').map((x) => x.trim().toLowerCase()).filter(Boolean);
+    // Checked here too so that the message is in the page's language (the API's own message is in English).
+    const unknown = languages.filter((code) => !/^[a-z]{2}$/.test(code));
+    if (unknown.length) {
+      show((boot.strings.profile_bad_languages || '{codes}').replace('{codes}', unknown.join(', ')), true);
+      return;
+    }
     try {
       await api('PUT', '/api/directory/profile', {
         capacity: Number(data.get('capacity')),

@@ -18,7 +18,8 @@ Memory figures, from the most to the least direct measure of "still referenced":
 * ``trimmed_rss``: RSS after ``malloc_trim(0)``; still counts free memory glibc keeps at the top of its per-thread
   arenas (trimming only releases the main arena's top), so it depends on ``MALLOC_ARENA_MAX``;
 * ``rss``: plain RSS (also counts freed pages the allocator keeps).
-``--trace`` adds tracemalloc (slower): the Python-level growth from baseline to end, by traceback.
+``--trace`` adds tracemalloc (slower): the Python-level growth from baseline (or from cycle ``--trace-from``, to
+look at the steady state only) to the end, by traceback.
 
     .venv/bin/python -m bench.soak --cycles 500
     MALLOC_ARENA_MAX=2 .venv/bin/python -m bench.soak --cycles 200 --out soak_arena2
@@ -163,19 +164,21 @@ def _figures(before: dict[str, int], baseline: dict[str, int], end: dict[str, in
     return result
 
 
-async def run(cycles: int, warmup: int, every: int, trace: bool) -> dict[str, Any]:
-    if trace:
-        tracemalloc.start(12)
+async def run(cycles: int, warmup: int, every: int, trace: bool, trace_from: int) -> dict[str, Any]:
     registry = PeerRegistry(MediaSettings(host_addresses=("127.0.0.1",)))
     before = snapshot()
     for index in range(warmup):
         await one_cycle(registry, index)
     await asyncio.sleep(1)
     baseline = snapshot()
-    traced_baseline = tracemalloc.take_snapshot() if trace else None
+    traced_baseline = None
     points: list[tuple[int, dict[str, int]]] = [(0, baseline)]
     started = time.monotonic()
     for index in range(cycles):
+        if trace and index == trace_from:
+            # Only what is allocated from here on and still held at the end is traced.
+            tracemalloc.start(12)
+            traced_baseline = tracemalloc.take_snapshot()
         await one_cycle(registry, warmup + index)
         if (index + 1) % every == 0:
             await asyncio.sleep(0.5)
@@ -187,7 +190,7 @@ async def run(cycles: int, warmup: int, every: int, trace: bool) -> dict[str, An
     figures: dict[str, Any] = {"cycles": cycles, "warmup_cycles": warmup, "checkpoint_every": every,
                                "seconds_per_cycle": round(elapsed / cycles, 2),
                                "malloc_arena_max": os.environ.get("MALLOC_ARENA_MAX", "default"),
-                               "tracemalloc": trace}
+                               "tracemalloc": trace, "traced_from_cycle": trace_from if trace else None}
     figures.update(_figures(before, baseline, end, points))
     figures.update({f"{name}_{moment}": point[name] for name in ("threads", "tasks", "fds")
                     for moment, point in (("baseline", baseline), ("end", end))})
@@ -197,10 +200,11 @@ async def run(cycles: int, warmup: int, every: int, trace: bool) -> dict[str, An
         ignore = [tracemalloc.Filter(False, tracemalloc.__file__)]
         growth = traced_end.filter_traces(ignore).compare_to(traced_baseline.filter_traces(ignore), "traceback")
         figures["py_traced_growth_kb"] = round(sum(stat.size_diff for stat in growth) / 1024, 1)
+        figures["py_traced_growth_blocks"] = sum(stat.count_diff for stat in growth)
         print("Python allocations grown from baseline to end, by traceback (top 10):")
         for stat in growth[:10]:
             print(f"  {stat.size_diff / 1024:+.1f} KiB in {stat.count_diff:+d} blocks at")
-            print("    " + "\n    ".join(stat.traceback.format()[-6:]))
+            print("    " + "\n    ".join(stat.traceback.format(most_recent_first=True)[:16]))
     return figures
 
 
@@ -210,10 +214,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--every", type=int, default=10, help="cycles between checkpoints")
     parser.add_argument("--trace", action="store_true", help="also trace Python allocations (slower)")
+    parser.add_argument("--trace-from", type=int, default=0, help="cycle after the baseline where tracing starts")
     parser.add_argument("--out", default="soak", help="results file name in bench/results (without .json)")
     args = parser.parse_args()
     load = os.getloadavg()
-    figures = {**asyncio.run(run(args.cycles, args.warmup, args.every, args.trace)),
+    figures = {**asyncio.run(run(args.cycles, args.warmup, args.every, args.trace, args.trace_from)),
                "load_avg_1m_start": round(load[0], 2), "machine": machine(), "date": now_iso()}
     figures["load_avg_1m_end"] = round(os.getloadavg()[0], 2)
     path = RESULTS_DIR / f"{args.out}.json"

@@ -6,20 +6,33 @@ regulator's page times ``POST /api/cases/{id}/capture`` with ``performance.now()
 rendering). Baseline in the same run, alternating: ``GET /api/cases/{id}`` from the same page (an authenticated,
 audited database read), so ``capture / baseline`` is what grabbing, encoding, sealing and filing add.
 
+The capture decodes the frames the server keeps since the caller's last keyframe (``media.HistoryLimits``). The
+browser's static test pattern compresses to almost nothing, so the history's worst case is measured apart, in
+this process: the largest history the defaults allow (the keyframe, ``refresh_frames`` frames, and about ten
+more until the requested keyframe arrives) of the relay benchmark's ~1 Mbps noisy clip: its bytes and the time
+to decode it all (median of 5).
+
     .venv/bin/python -m bench.capture --runs 20
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
+import av
+
+from bench import relay
 from bench.lab_runner import percentile, run_lab_benchmark
+from media import HistoryLimits, decode_newest
+from media.history import SinceKeyframe
 from tests.e2e.lab import CHROMIUM_FLAGS, ROOT, Lab, LabServer
 from tests.e2e.y4m import write_quadrants_y4m
 
@@ -34,9 +47,34 @@ TIMED = """async ([method, path]) => {
 }"""
 
 
+async def history_worst_case() -> dict[str, Any]:
+    limits = HistoryLimits()
+    relay.CLIP_FRAMES = limits.refresh_frames + 10  # a single leading keyframe, as a history at its largest
+    clip = relay.encode_clip()
+    history = SinceKeyframe(limits)
+    for index, data in enumerate(clip):
+        packet = av.Packet(data)
+        packet.pts = index * 3000
+        history.add(packet, keyframe=index == 0)
+    assert len(history) == len(clip), "the default limits dropped a 1 Mbps history"
+    timings = []
+    for _ in range(5):
+        started = time.perf_counter()
+        frame = await decode_newest(history.frames())
+        timings.append((time.perf_counter() - started) * 1000)
+        assert frame is not None and frame.pts == (len(clip) - 1) * 3000
+    return {
+        "history_worst_frames": len(history),
+        "history_worst_kb": round(history.bytes / 1024, 1),
+        "history_worst_decode_ms_median": round(statistics.median(timings), 1),
+        "history_clip_kbps": round(sum(map(len, clip)) * 8 * relay.FPS / len(clip) / 1000),
+    }
+
+
 async def run(runs: int) -> dict[str, Any]:
     from playwright.async_api import async_playwright
 
+    load_start = os.getloadavg()[0]
     workdir = Path(tempfile.mkdtemp(prefix="lucarne-capture-"))
     lab = Lab("lcncap", workdir)
     lab.down()
@@ -85,6 +123,7 @@ async def run(runs: int) -> dict[str, Any]:
         lab.down()
     capture, baseline = statistics.median(captures), statistics.median(baselines)
     return {
+        **await history_worst_case(),
         "capture_ms_median": round(capture, 1),
         "capture_ms_p95": round(percentile(captures, 0.95), 1),
         "capture_ms_min": round(min(captures), 1),
@@ -92,6 +131,8 @@ async def run(runs: int) -> dict[str, Any]:
         "baseline_read_ms_median": round(baseline, 1),
         "capture_vs_read_ratio": round(capture / baseline, 2),
         "runs": runs,
+        "load_avg_1m_start": round(load_start, 2),
+        "load_avg_1m_end": round(os.getloadavg()[0], 2),
     }
 
 

@@ -6,12 +6,14 @@ Imports only the standard library, aiortc and PyAV; the host wires it to signali
 
 from aiortc import MediaStreamTrack
 
-from .capture import LatestFrame, encode_jpeg
+from .capture import LatestFrame, decode_newest, encode_jpeg
 from .errors import MediaError, NegotiationFailed, PeerNotFound
 from .forward import FORWARDED_CODECS, ForwardingSource, ForwardTrack
+from .history import HistoryLimits
 from .live import LiveSource
 from .peers import PeerRegistry
 from .settings import MediaSettings
 
-__all__ = ["FORWARDED_CODECS", "MediaSettings", "PeerRegistry", "LiveSource", "ForwardingSource", "ForwardTrack", "MediaStreamTrack", "LatestFrame", "encode_jpeg", "MediaError", "PeerNotFound",
+__all__ = ["FORWARDED_CODECS", "MediaSettings", "PeerRegistry", "LiveSource", "ForwardingSource", "ForwardTrack", "MediaStreamTrack", "LatestFrame", "decode_newest", "encode_jpeg",
+           "HistoryLimits", "MediaError", "PeerNotFound",
            "NegotiationFailed"]

@@ -1,16 +1,19 @@
-"""Still frames from a live track: keep only the newest decoded frame, encode JPEG off the event loop."""
+"""Still frames: the newest decoded frame of a live track, or the newest frame decoded from a stream's encoded
+history (keyframe first); JPEG encoded off the event loop."""
 
 from __future__ import annotations
 
 import asyncio
 import io
 import logging
+from collections.abc import Sequence
 
+import av
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
 
-__all__ = ["LatestFrame", "encode_jpeg"]
+__all__ = ["LatestFrame", "decode_newest", "encode_jpeg"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +42,29 @@ class LatestFrame:
             await self._first.wait()
         assert self.frame is not None
         return self.frame
+
+
+def _decode_newest(packets: Sequence[av.Packet], codec: str) -> VideoFrame | None:
+    decoder = av.CodecContext.create(codec, "r")
+    newest: VideoFrame | None = None
+    for packet in packets:
+        try:
+            for frame in decoder.decode(packet):
+                newest = frame
+        except av.FFmpegError as exc:
+            # A damaged frame: the ones after it may still decode (with artefacts); the capture stays possible.
+            logger.warning("a %s frame of the history failed to decode: %s", codec, exc)
+    for frame in decoder.decode(None):  # flush: frame threading may hold the last frames back
+        newest = frame
+    return newest
+
+
+async def decode_newest(packets: Sequence[av.Packet], codec: str = "vp8") -> VideoFrame | None:
+    """The last frame of ``packets`` (a keyframe first, then the frames that follow it), decoded with a fresh
+    decoder in a worker thread; None when nothing decodes."""
+    if not packets:
+        return None
+    return await asyncio.to_thread(_decode_newest, packets, codec)
 
 
 def _to_jpeg(frame: VideoFrame, quality: int) -> bytes:

@@ -27,9 +27,12 @@ Negotiation: both legs must negotiate VP8. aiortc offers and prefers VP8 first f
 prefers H264 must be steered with ``RTCRtpTransceiver.setCodecPreferences``. A non-VP8 publisher is refused frame by
 frame (logged once, counted in ``frames_rejected``); the subscriber leg's codec is not checked here.
 
-Still capture: the server no longer has decoded frames for a forwarded publisher. :meth:`ForwardingSource.decoded`
-returns a track that decodes the forwarded packets (from a keyframe, in a worker thread) only while it is consumed,
-so ``LatestFrame.consume(source.decoded())`` keeps working; stop that track when the capture is done.
+Still capture: the server no longer has decoded frames for a forwarded publisher. A source built with
+``history=HistoryLimits()`` keeps the encoded frames since the last keyframe (bounded, ``media/history.py``) and
+:meth:`ForwardingSource.newest_frame` decodes them at once in a worker thread, up to the newest frame received;
+without a history (or before the first keyframe) it decodes from the next keyframe, asked for with a PLI.
+:meth:`ForwardingSource.decoded` returns a track that decodes the forwarded packets (from a keyframe, in a worker
+thread) only while it is consumed; stop that track when done.
 
 Audio: an Opus receiver is forwarded the same way (every Opus frame stands alone, so there is no keyframe
 gating and no PLI; ``OpusEncoder.pack`` re-packetizes with the timestamp from ``pts`` at 1/48000). aiortc's audio
@@ -59,7 +62,9 @@ from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamError
 
+from .capture import LatestFrame, decode_newest
 from .errors import MediaError
+from .history import HistoryLimits, SinceKeyframe
 
 __all__ = ["ForwardingSource", "ForwardTrack", "check_aiortc_internals", "TESTED_AIORTC_VERSIONS", "FORWARDED_CODECS"]
 
@@ -249,7 +254,8 @@ class ForwardingSource:
     media flows; frames that reached the decoder before that are simply not forwarded.
     """
 
-    def __init__(self, receiver: RTCRtpReceiver, *, queue_size: int = 16, pli_interval_s: float = 0.3) -> None:
+    def __init__(self, receiver: RTCRtpReceiver, *, queue_size: int = 16, pli_interval_s: float = 0.3,
+                 history: HistoryLimits | None = None) -> None:
         check_aiortc_internals(receiver)
         if aiortc.__version__ not in TESTED_AIORTC_VERSIONS:
             logger.warning("encoded-frame forwarding not tested with aiortc %s", aiortc.__version__)
@@ -268,6 +274,8 @@ class ForwardingSource:
         self._queue_size = queue_size
         self._pli_interval_s = pli_interval_s
         self._subscribers: set[ForwardTrack] = set()
+        # Video frames since the last keyframe, for captures without waiting (None: not kept, nothing to copy).
+        self.history = SinceKeyframe(history) if history is not None and self.kind == "video" else None
         self._jitter_buffer = jitter_buffer
         self._original_add: Callable[[Any], tuple[bool, Any]] = jitter_buffer.add
         self._codec_ok: dict[int, bool] = {}
@@ -344,12 +352,14 @@ class ForwardingSource:
                 delta -= 1 << 32
             self._pts += delta
         self._last_rtp = rtp_timestamp
-        if not self._subscribers or self.ended.is_set():
+        if self.ended.is_set() or (not self._subscribers and self.history is None):
             return
         keyframe = self.kind == "audio" or is_vp8_keyframe(data)  # every Opus frame decodes on its own
-        packet = av.Packet(data)  # shared by every subscriber: senders only read bytes(packet)
+        packet = av.Packet(data)  # shared by every subscriber and the history: nothing modifies it
         packet.pts = self._pts
         packet.time_base = self._time_base
+        if self.history is not None and self.history.add(packet, keyframe):
+            self.request_keyframe()
         for subscriber in list(self._subscribers):
             subscriber._offer(packet, keyframe)
         self.frames_forwarded += 1
@@ -406,6 +416,30 @@ class ForwardingSource:
         self.request_keyframe()
         return subscriber
 
+    async def newest_frame(self, timeout_s: float) -> av.VideoFrame:
+        """The newest video frame received, decoded: from the history when there is one (no waiting), otherwise
+        from the next keyframe (asked for with a PLI). Raises ``TimeoutError`` if no frame decodes in time."""
+        if self.kind != "video":
+            raise MediaError("only video is decoded for capture")
+        if self.history is not None:
+            # Bounded work (at most max_frames frames), so not under the timeout: a thread cannot be cancelled.
+            frame = await decode_newest(self.history.frames())
+            if frame is not None:
+                return frame
+        return await self._next_decoded_frame(timeout_s)
+
+    async def _next_decoded_frame(self, timeout_s: float) -> av.VideoFrame:
+        latest = LatestFrame()
+        decoded = self.decoded()
+        consumer = asyncio.create_task(latest.consume(decoded))
+        try:
+            return await latest.wait_first(timeout_s)
+        finally:
+            decoded.stop()
+            consumer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await consumer
+
     def decoded(self) -> MediaStreamTrack:
         """A track of decoded frames (for ``LatestFrame``); decodes only while consumed, stop it when done."""
         if self.kind != "video":
@@ -421,6 +455,8 @@ class ForwardingSource:
 
     def _end_subscribers(self) -> None:
         self.ended.set()
+        if self.history is not None:
+            self.history.clear()
         if self._pli_timer is not None:
             self._pli_timer.cancel()
             self._pli_timer = None

@@ -1,9 +1,9 @@
 """Live view of a caller's camera through the server: the caller publishes to a server-side aiortc peer, each
 watching professional gets the caller's video from its own server-side peer, forwarded as received (VP8
 passthrough, ``media.ForwardingSource``: no decoding or re-encoding per viewer). The server decodes only for a
-capture: it subscribes a decoder that starts at the next keyframe (asked for with a PLI), takes the first
-decoded frame, stops decoding, encodes the JPEG off the event loop and files it in the case
-(``RegulationCases.store_capture``).
+capture: the source keeps the caller's encoded frames since the last keyframe (bounded: a fresh keyframe is asked
+for every ``HistoryLimits.refresh_frames``), so a capture decodes them at once, up to the newest frame, in a worker
+thread, encodes the JPEG off the event loop and files it in the case (``RegulationCases.store_capture``).
 
 Media peers live in the process that terminated them (documented limit: one media process per deployment, or
 sticky routing of a case to one node); everything users see — timeline, captures — is in the database.
@@ -18,9 +18,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from av import VideoFrame
-
-from media import ForwardingSource, LatestFrame, MediaError, MediaStreamTrack, PeerRegistry, encode_jpeg
+from media import ForwardingSource, HistoryLimits, MediaError, MediaStreamTrack, PeerRegistry, encode_jpeg
 
 from .errors import Conflict, Invalid, NotFound
 from .regulation import CaptureView, RegulationCases
@@ -33,8 +31,10 @@ logger = logging.getLogger(__name__)
 
 # Forwarding cannot change codecs: the caller must send VP8 and every viewer receive VP8.
 _VP8 = {"video": "video/VP8"}
-# How long a capture waits for the decoder's first frame (a keyframe after a PLI: normally well under a second).
+# How long a capture waits for a keyframe when the source has no history yet (normally well under a second).
 CAPTURE_WAIT_S = 5.0
+# Frames kept since the caller's last keyframe, so a capture decodes at once instead of waiting for one.
+CAPTURE_HISTORY = HistoryLimits()
 
 
 @dataclass
@@ -65,6 +65,15 @@ class LiveView:
         except Exception:
             logger.exception("recording the end of the stream failed for case %s", case_id)
 
+    def viewer_count(self, case_id: str) -> int:
+        """Viewer peers the live view holds for the case (zero once every viewer has left)."""
+        live = self._live.get(case_id)
+        return len(live.viewers) if live is not None else 0
+
+    def cases_held(self) -> int:
+        """Cases the live view holds state for (zero once every case is closed)."""
+        return len(self._live)
+
     def peer_count(self) -> int:
         """Server-side peers alive (callers and viewers); zero after every case is closed."""
         return len(self._peers)
@@ -82,7 +91,7 @@ class LiveView:
                 return
             await self._stop_source(case_id)
             # Built before media flows (the track arrives while the offer is answered), so no frame is decoded.
-            source = ForwardingSource(self._peers.receiver(peer_id, track))
+            source = ForwardingSource(self._peers.receiver(peer_id, track), history=CAPTURE_HISTORY)
             self._live.setdefault(case_id, _Case()).source = source
             await self._cases.record(case_id, caller.actor, "stream.started", {})
             try:
@@ -107,19 +116,34 @@ class LiveView:
             return None
 
         track = source.subscribe()
+
+        def gone() -> None:
+            # Whatever closed the viewer's peer (hang-up, connection lost, case ended): forget it, so a long case
+            # whose viewers come and go does not keep one entry per viewer ever connected.
+            track.stop()
+            live = self._live.get(case_id)
+            if live is not None:
+                live.viewers.discard(peer_id)
+
         try:
-            answer = await self._peers.answer(peer_id, offer_sdp, ignore, send=(track,), codecs=_VP8,
-                                              on_close=track.stop)
+            answer = await self._peers.answer(peer_id, offer_sdp, ignore, send=(track,), codecs=_VP8, on_close=gone)
         except MediaError as exc:
             track.stop()
             raise Invalid(str(exc)) from exc
-        self._live[case_id].viewers.add(peer_id)
+        live = self._live.get(case_id)
+        if live is None:  # the case was closed while answering
+            await self._peers.close(peer_id)
+            raise NotFound("the caller is not streaming")
+        live.viewers.add(peer_id)
         return answer
 
     async def capture(self, regulator: Principal, case_id: str) -> CaptureView:
         """Grab the newest frame the server received from the caller and file it in the case."""
         await self._cases.get(regulator, case_id)
-        frame = await self._decode_one_frame(self._source(case_id))
+        try:
+            frame = await self._source(case_id).newest_frame(CAPTURE_WAIT_S)
+        except TimeoutError as exc:
+            raise Conflict("no video frame received from the caller yet") from exc
         jpeg = await encode_jpeg(frame)
         return await self._cases.store_capture(case_id, regulator.actor, jpeg, "stream")
 
@@ -130,7 +154,7 @@ class LiveView:
         if live is not None:
             if live.source is not None:
                 await live.source.stop()
-            for peer_id in live.viewers:
+            for peer_id in list(live.viewers):
                 await self._peers.close(peer_id)
 
     async def close_all(self) -> None:
@@ -140,22 +164,6 @@ class LiveView:
         for task in list(self._tasks):
             with contextlib.suppress(Exception):
                 await task
-
-    @staticmethod
-    async def _decode_one_frame(source: ForwardingSource) -> VideoFrame:
-        # Decoding runs only for the capture: from the next keyframe until the first decoded frame.
-        latest = LatestFrame()
-        decoded = source.decoded()
-        consumer = asyncio.create_task(latest.consume(decoded))
-        try:
-            return await latest.wait_first(CAPTURE_WAIT_S)
-        except TimeoutError as exc:
-            raise Conflict("no video frame received from the caller yet") from exc
-        finally:
-            decoded.stop()
-            consumer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await consumer
 
     def _source(self, case_id: str) -> ForwardingSource:
         live = self._live.get(case_id)

@@ -11,7 +11,7 @@ import pytest
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from av import VideoFrame
 
-from media import ForwardingSource, ForwardTrack, LatestFrame, MediaError, MediaSettings, PeerRegistry
+from media import ForwardingSource, ForwardTrack, HistoryLimits, LatestFrame, MediaError, MediaSettings, PeerRegistry
 from media import forward
 from tests.media.test_peers import QUADRANTS, QuadrantTrack
 
@@ -198,3 +198,71 @@ def test_a_receiver_without_the_private_jitter_buffer_is_refused() -> None:
 
     with pytest.raises(MediaError, match="_RTCRtpReceiver__jitter_buffer"):
         forward.check_aiortc_internals(NotAReceiver())  # type: ignore[arg-type]
+
+
+async def test_a_capture_decodes_the_kept_frames_at_once_and_the_history_stays_bounded(registry: PeerRegistry) -> None:
+    limits = HistoryLimits(refresh_frames=15, max_frames=300)
+    sources: asyncio.Future[ForwardingSource] = asyncio.get_running_loop().create_future()
+
+    async def on_publisher_track(peer_id: str, track: MediaStreamTrack) -> None:
+        sources.set_result(ForwardingSource(registry.receiver(peer_id, track), history=limits))
+
+    publisher = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    source: ForwardingSource | None = None
+    try:
+        publisher.addTrack(QuadrantTrack())
+        await publisher.setLocalDescription(await publisher.createOffer())
+        answer = await registry.answer("publisher", publisher.localDescription.sdp, on_publisher_track)
+        await publisher.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+        source = await asyncio.wait_for(sources, 5)
+        history = source.history
+        assert history is not None
+
+        # No subscriber at all: the frames since the last keyframe are still kept, and past refresh_frames the
+        # publisher is asked for a fresh keyframe, which restarts the history (so its size stays bounded).
+        await _wait_for(lambda: source.keyframes_forwarded >= 3, timeout_s=15)
+        assert source.plis_sent >= 2
+        assert 1 <= len(history) <= limits.refresh_frames + 15  # plus the frames before the keyframe arrives
+        assert history.dropped == 0 and history.peak_bytes <= limits.max_bytes
+        assert forward.is_vp8_keyframe(bytes(history.frames()[0]))
+
+        # The capture decodes the history straight away (no PLI, no waiting) up to the newest frame received.
+        plis, newest = source.plis_sent, history.frames()[-1]
+        frame = await source.newest_frame(timeout_s=5)
+        assert_quadrants(frame)
+        assert frame.pts == newest.pts
+        assert source.plis_sent == plis or source.plis_sent == plis + 1  # at most the history's own refresh
+        assert source.decoded_frames == 0  # the receiver itself still decodes nothing
+    finally:
+        await publisher.close()
+        if source is not None:
+            await source.stop()
+        await registry.close_all()
+    assert source is not None and source.history is not None and len(source.history) == 0  # released at the end
+
+
+async def test_without_a_history_a_capture_waits_for_the_next_keyframe(registry: PeerRegistry) -> None:
+    sources: asyncio.Future[ForwardingSource] = asyncio.get_running_loop().create_future()
+
+    async def on_publisher_track(peer_id: str, track: MediaStreamTrack) -> None:
+        sources.set_result(ForwardingSource(registry.receiver(peer_id, track)))
+
+    publisher = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    source: ForwardingSource | None = None
+    try:
+        publisher.addTrack(QuadrantTrack())
+        await publisher.setLocalDescription(await publisher.createOffer())
+        answer = await registry.answer("publisher", publisher.localDescription.sdp, on_publisher_track)
+        await publisher.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+        source = await asyncio.wait_for(sources, 5)
+        assert source.history is None
+        await _wait_for(lambda: bool(source.receiver.getSynchronizationSources()))  # media flows
+        plis = source.plis_sent
+        assert_quadrants(await source.newest_frame(timeout_s=5))
+        assert source.plis_sent > plis  # it had to ask for a keyframe
+        assert source.subscriber_count == 0  # the decoder it subscribed is gone
+    finally:
+        await publisher.close()
+        if source is not None:
+            await source.stop()
+        await registry.close_all()

@@ -86,3 +86,46 @@ async def test_the_caller_closing_its_connection_ends_the_stream_in_the_timeline
         assert kinds.index("stream.started") < kinds.index("stream.stopped"), kinds
         live = live_server.app[live_key]
         assert live.sources() == 0  # the source ended with the caller
+
+
+async def test_viewers_that_leave_are_forgotten_and_a_closed_case_leaves_no_state(live_server: Any) -> None:
+    await make_user(live_server, "regulateur", role="regulator")
+    async with Browser(live_server) as regulator, Browser(live_server) as phone:
+        await regulator.login("regulateur")
+        created = await (await regulator.api("POST", "/api/cases", json={
+            "case_number": "LIVE-3", "caller_phone": "+33600000000", "reason": ""})).json()
+        case_id, link = created["case"]["id"], created["link"]["url"]
+        await phone.session.get(link.removeprefix(live_server.url))
+        phone.csrf = re.search(r'"csrf":\s*"([^"]+)"', await (await phone.session.get("/caller")).text()).group(1)  # type: ignore[union-attr]
+        caller = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        caller.addTrack(QuadrantTrack())
+        await caller.setLocalDescription(await caller.createOffer())
+        answer = await phone.api("POST", "/api/caller/offer", json={"sdp": caller.localDescription.sdp})
+        await caller.setRemoteDescription(RTCSessionDescription((await answer.json())["sdp"], "answer"))
+        live = live_server.app[live_key]
+        for _ in range(100):
+            if live.sources() == 1:
+                break
+            await asyncio.sleep(0.05)
+
+        # Viewers come and go during a long case: each one's entry goes with its peer.
+        for _ in range(3):
+            viewer = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+            viewer.addTransceiver("video", direction="recvonly")
+            await viewer.setLocalDescription(await viewer.createOffer())
+            watched = await regulator.api("POST", f"/api/cases/{case_id}/watch", json={"sdp": viewer.localDescription.sdp})
+            assert watched.status == 200
+            await viewer.setRemoteDescription(RTCSessionDescription((await watched.json())["sdp"], "answer"))
+            assert live.viewer_count(case_id) == 1
+            await viewer.close()
+            # A viewer that goes away is noticed when its connection fails (aioice's consent checks take about
+            # 30 s); the registry then closes the peer, as done here directly.
+            registry = live._peers
+            for peer_id in [p for p in registry.peer_ids() if p.startswith(f"viewer:{case_id}:")]:
+                await registry.close(peer_id)
+            assert live.viewer_count(case_id) == 0
+        assert live.peer_count() == 1  # the caller only
+
+        assert (await regulator.api("POST", f"/api/cases/{case_id}/close")).status == 200
+        assert live.cases_held() == 0 and live.peer_count() == 0 and live.sources() == 0
+        await caller.close()

@@ -21,8 +21,8 @@ Memory figures, from the most to the least direct measure of "still referenced":
 ``--trace`` adds tracemalloc (slower): the Python-level growth from baseline (or from cycle ``--trace-from``, to
 look at the steady state only) to the end, by traceback.
 
-    .venv/bin/python -m bench.soak --cycles 500
-    MALLOC_ARENA_MAX=2 .venv/bin/python -m bench.soak --cycles 200 --out soak_arena2
+    .venv/bin/python -m bench.soak --cycles 500          # arenas capped as the server caps them (2)
+    .venv/bin/python -m bench.soak --cycles 500 --malloc-arenas 0 --out soak_default_arenas
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSes
 
 from bench.lab_runner import machine, now_iso
 from media import ForwardingSource, HistoryLimits, MediaSettings, PeerRegistry, encode_jpeg
+from server.config import Settings
+from server.runtime import limit_malloc_arenas
 from tests.media.test_peers import QuadrantTrack
 
 VP8 = {"video": "video/VP8"}
@@ -216,9 +218,13 @@ def main() -> None:
     parser.add_argument("--trace", action="store_true", help="also trace Python allocations (slower)")
     parser.add_argument("--trace-from", type=int, default=0, help="cycle after the baseline where tracing starts")
     parser.add_argument("--out", default="soak", help="results file name in bench/results (without .json)")
+    parser.add_argument("--malloc-arenas", type=int, default=Settings.malloc_arenas,
+                        help="cap glibc's arenas as the server does (default: the server's; 0: glibc's default)")
     args = parser.parse_args()
+    capped = limit_malloc_arenas(args.malloc_arenas)  # first, as `lucarne run` does: before any thread
     load = os.getloadavg()
     figures = {**asyncio.run(run(args.cycles, args.warmup, args.every, args.trace, args.trace_from)),
+               "malloc_arenas": args.malloc_arenas if capped else "default",
                "load_avg_1m_start": round(load[0], 2), "machine": machine(), "date": now_iso()}
     figures["load_avg_1m_end"] = round(os.getloadavg()[0], 2)
     path = RESULTS_DIR / f"{args.out}.json"

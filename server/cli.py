@@ -148,9 +148,10 @@ def _lan_settings(settings: Settings) -> Settings:
 
 def _run(settings: Settings, *, demo: bool, dev_certs: bool) -> int:
     from .app import create_app
-    from .runtime import freeze_startup_heap, new_event_loop
+    from .runtime import freeze_startup_heap, limit_malloc_arenas, new_event_loop
     from .tls import server_ssl_context
 
+    limit_malloc_arenas(settings.malloc_arenas)  # before any thread (SQLite connections run in threads)
     if dev_certs:
         _dev_certs(settings)
         if "LUCARNE_PUBLIC_URL" not in os.environ:

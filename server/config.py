@@ -60,6 +60,8 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     redis_url: str = ""
     event_loop: str = "uvloop"
+    # glibc malloc arenas for the serving process (0: glibc's default, 8 per core); see server/runtime.py.
+    malloc_arenas: int = 2
     tls_cert: Path | None = None
     tls_key: Path | None = None
     web_dir: Path = PROJECT_ROOT / "web"
@@ -93,6 +95,8 @@ class Settings:
             raise ConfigError("LUCARNE_PUBLIC_URL must be an http(s) URL")
         if self.event_loop not in ("uvloop", "asyncio"):
             raise ConfigError("LUCARNE_EVENT_LOOP must be uvloop or asyncio")
+        if not 0 <= self.malloc_arenas <= 64:
+            raise ConfigError("LUCARNE_MALLOC_ARENAS must be between 0 (glibc's default) and 64")
         if self.media_relay not in ("auto", "always", "never"):
             raise ConfigError("LUCARNE_MEDIA_RELAY must be auto, always or never")
         if self.media_ports is not None:
@@ -126,6 +130,7 @@ class Settings:
             allowed_origins=_csv(env.get("LUCARNE_ALLOWED_ORIGINS", "")),
             redis_url=env.get("LUCARNE_REDIS_URL", ""),
             event_loop=env.get("LUCARNE_EVENT_LOOP", "uvloop"),
+            malloc_arenas=int(env.get("LUCARNE_MALLOC_ARENAS", "2")),
             data_dir=var,
             sms_gateway_url=env.get("LUCARNE_SMS_GATEWAY_URL", ""),
             sms_gateway_token=env.get("LUCARNE_SMS_GATEWAY_TOKEN", ""),

@@ -5,19 +5,29 @@ most of its time in loop and socket code (docs/benchmarks.md), so the server use
 (``LUCARNE_EVENT_LOOP=asyncio`` keeps the standard loop). The start-up heap (imported modules, SQLAlchemy's
 compiled metadata, templates) never dies; freezing it keeps the collector's full passes from walking it again,
 which showed as 100-200 ms loop stalls in the signaling tail.
+
+glibc gives each new thread its own malloc arena (up to 8 per core), and ``malloc_trim`` only returns the main
+arena's free top to the system: after a burst of calls, the arenas of the worker threads (SQLite connections,
+JPEG encoding, VP8 decoding for captures) keep their peak. The soak benchmark measured trimmed RSS staying at
+1.27x its one-call baseline with glibc's default and 1.02x with two arenas (docs/benchmarks.md), with no
+per-call growth either way; the server therefore caps arenas at two (``LUCARNE_MALLOC_ARENAS``, 0 keeps glibc's
+default). The cap must be set before the threads exist, so it is the first thing a serving process does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import gc
 import logging
 
-__all__ = ["new_event_loop", "freeze_startup_heap", "EVENT_LOOPS"]
+__all__ = ["new_event_loop", "freeze_startup_heap", "limit_malloc_arenas", "EVENT_LOOPS"]
 
 logger = logging.getLogger(__name__)
 
 EVENT_LOOPS = ("uvloop", "asyncio")
+_M_ARENA_MAX = -8  # glibc's malloc.h
 
 
 def new_event_loop(kind: str = "uvloop") -> asyncio.AbstractEventLoop:
@@ -36,3 +46,21 @@ def freeze_startup_heap() -> None:
     """Collect once, then move every surviving object out of the collector's generations."""
     gc.collect()
     gc.freeze()
+
+
+def limit_malloc_arenas(count: int) -> bool:
+    """Cap glibc's malloc arenas at ``count`` for threads created from now on; False when not possible here
+    (``count`` 0, or not glibc)."""
+    if count <= 0:
+        return False
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        mallopt = libc.mallopt if libc is not None else None
+    except (OSError, AttributeError):
+        mallopt = None
+    if mallopt is None or not hasattr(libc, "gnu_get_libc_version"):
+        logger.info("not glibc: malloc arenas left as they are")
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(_M_ARENA_MAX, count))

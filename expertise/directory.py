@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -157,8 +158,10 @@ class Directory:
             self._reloads.pop(specialty, None)
 
 
-@dataclass(frozen=True)
-class _Member:
+class _Member(NamedTuple):
+    """A tuple on purpose: holding only strings, numbers, datetimes and tuples of them, the garbage collector stops
+    tracking it after one pass, so the pools (~20,000 members in all) do not lengthen every full collection."""
+
     rpps: str
     name: str
     capacity: int
@@ -179,19 +182,22 @@ class _Pool:
         self.loaded = loaded
         self.absences_from = absences_from
         self.members = tuple(sorted(members, key=lambda m: m.rpps))
-        self._by_commune: dict[str, list[int]] = {}
-        self._by_dep: dict[str, list[int]] = {}
+        by_commune: dict[str, list[int]] = {}
+        by_dep: dict[str, list[int]] = {}
         for index, member in enumerate(self.members):
             for commune, dep in member.sites:
-                for key, index_of in ((commune, self._by_commune), (dep, self._by_dep)):
+                for key, index_of in ((commune, by_commune), (dep, by_dep)):
                     if key is not None:
                         positions = index_of.setdefault(key, [])
                         if not positions or positions[-1] != index:
                             positions.append(index)
+        # Tuples of ints: untracked by the garbage collector, like the members.
+        self._by_commune = {key: tuple(indexes) for key, indexes in by_commune.items()}
+        self._by_dep = {key: tuple(indexes) for key, indexes in by_dep.items()}
 
-    def _ring(self, deps: Collection[str]) -> list[int]:
+    def _ring(self, deps: Collection[str]) -> Sequence[int]:
         if len(deps) == 1:
-            return self._by_dep.get(next(iter(deps)), [])
+            return self._by_dep.get(next(iter(deps)), ())
         return sorted({i for dep in deps for i in self._by_dep.get(dep, ())})
 
     def rank(self, specialty: str, commune: str | None, at: datetime, language: str | None,
@@ -199,14 +205,14 @@ class _Pool:
         origin_dep = departement_of(commune) if commune else None
         neighbours: frozenset[str] = frozenset()
         region_deps: frozenset[str] = frozenset()
-        rings: list[tuple[int, list[int]]] = []
+        rings: list[tuple[int, Sequence[int]]] = []
         if commune is not None and origin_dep is not None:
             places = territory()
             neighbours = places.neighbours.get(origin_dep, frozenset())
             region = places.region_of.get(origin_dep)
             region_deps = _region_departements(region) - {origin_dep} if region else frozenset()
-            rings = [(SAME_COMMUNE, self._by_commune.get(commune, [])),
-                     (SAME_DEPARTEMENT, self._by_dep.get(origin_dep, [])),
+            rings = [(SAME_COMMUNE, self._by_commune.get(commune, ())),
+                     (SAME_DEPARTEMENT, self._by_dep.get(origin_dep, ())),
                      (NEIGHBOUR, self._ring(neighbours)), (SAME_REGION, self._ring(region_deps))]
 
         def level_of(site: tuple[str | None, str | None]) -> int:
@@ -286,11 +292,20 @@ async def _load_pool(sessions: async_sessionmaker[AsyncSession], specialty: str,
                 select(Absence.rpps, Absence.starts_at, Absence.ends_at)
                 .where(Absence.rpps.in_(accepting), Absence.ends_at > since))).all():
             away.setdefault(rpps, []).append((_aware(start), _aware(end)))
-    members = [
-        _Member(rpps, display_name(civility, given, family), int(capacity), tuple(spoken.get(rpps, ())),
-                tuple(sites[rpps]), tuple(away.get(rpps, ())))
-        for rpps, capacity, civility, given, family in people if rpps in sites]
+    members: list[_Member] = []
+    for start in range(0, len(people), _BUILD_SLICE):
+        if start:
+            # A reload runs beside live decisions on the same event loop: build in slices, let them in between.
+            await asyncio.sleep(0)
+        members += [
+            _Member(rpps, display_name(civility, given, family), int(capacity), tuple(spoken.get(rpps, ())),
+                    tuple(sites[rpps]), tuple(away.get(rpps, ())))
+            for rpps, capacity, civility, given, family in people[start:start + _BUILD_SLICE] if rpps in sites]
+    await asyncio.sleep(0)
     return _Pool(loaded, since, members)
+
+
+_BUILD_SLICE = 300  # members built per slice (~1 ms)
 
 
 def _aware(moment: datetime) -> datetime:

@@ -14,6 +14,7 @@ from .clock import SystemClock
 from .config import Settings
 from .db import open_database
 from .migrate import upgrade
+from .runtime import batch_job_gc
 
 __all__ = ["add_directory_parser", "run_directory"]
 
@@ -46,9 +47,10 @@ async def run_directory(settings: Settings, args: argparse.Namespace) -> int:
                     report = await import_fhir_bundle(engine, path, now=SystemClock().now(), rejects=rejects,
                                                       dry_run=args.dry_run)
                 else:
-                    report = await import_rpps(engine, path, now=SystemClock().now(), rejects=rejects,
-                                               dry_run=args.dry_run, batch_lines=max(args.batch, 1),
-                                               progress=bar.update)
+                    with batch_job_gc():
+                        report = await import_rpps(engine, path, now=SystemClock().now(), rejects=rejects,
+                                                   dry_run=args.dry_run, batch_lines=max(args.batch, 1),
+                                                   progress=bar.update)
             except ImportRefused as exc:
                 print(f"error: {exc.message} (nothing was written)", file=sys.stderr)
                 return 2

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-__all__ = ["new_event_loop", "freeze_startup_heap", "EVENT_LOOPS"]
+__all__ = ["new_event_loop", "freeze_startup_heap", "batch_job_gc", "EVENT_LOOPS"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,3 +38,22 @@ def freeze_startup_heap() -> None:
     """Collect once, then move every surviving object out of the collector's generations."""
     gc.collect()
     gc.freeze()
+
+
+@contextmanager
+def batch_job_gc(young_threshold: int = 100_000) -> Iterator[None]:
+    """For a batch job that allocates millions of short-lived containers (the directory import: a tuple per line and
+    per activity, a group per professional): freeze the start-up heap and collect the youngest generation every
+    ``young_threshold`` allocations instead of 700. Reference counting frees the job's objects (it builds no
+    cycles); with the default thresholds the collector walked each batch's live tuples again and again, and a
+    national import spent about a third of its time there. The collector still runs, so a cycle made elsewhere
+    (the driver, asyncio) is collected; the previous settings come back afterwards."""
+    previous = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(young_threshold, *previous[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+        gc.unfreeze()

@@ -41,19 +41,21 @@ def freeze_startup_heap() -> None:
 
 
 @contextmanager
-def batch_job_gc(young_threshold: int = 100_000) -> Iterator[None]:
-    """For a batch job that allocates millions of short-lived containers (the directory import: a tuple per line and
-    per activity, a group per professional): freeze the start-up heap and collect the youngest generation every
-    ``young_threshold`` allocations instead of 700. Reference counting frees the job's objects (it builds no
-    cycles); with the default thresholds the collector walked each batch's live tuples again and again, and a
-    national import spent about a third of its time there. The collector still runs, so a cycle made elsewhere
-    (the driver, asyncio) is collected; the previous settings come back afterwards."""
-    previous = gc.get_threshold()
+def batch_job_gc() -> Iterator[None]:
+    """For a batch job that allocates millions of short-lived containers and builds no reference cycles (the
+    directory import: a tuple per line and per activity, a group per professional): freeze the start-up heap and
+    pause the cyclic collector, then collect once and restore it. Reference counting frees the job's objects; the
+    collector's passes only re-walked each batch's live tuples (with the default thresholds a 400,000-line import
+    took 19.1 s, 16.7 s with young collections every 50,000 allocations, 14.7 s paused). A full collection after
+    such an import finds about 350 unreachable objects (the driver's and asyncio's), so nothing piles up."""
+    was_enabled = gc.isenabled()
     gc.collect()
     gc.freeze()
-    gc.set_threshold(young_threshold, *previous[1:])
+    gc.disable()
     try:
         yield
     finally:
-        gc.set_threshold(*previous)
+        if was_enabled:
+            gc.enable()
         gc.unfreeze()
+        gc.collect()

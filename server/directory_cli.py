@@ -47,10 +47,14 @@ async def run_directory(settings: Settings, args: argparse.Namespace) -> int:
                     report = await import_fhir_bundle(engine, path, now=SystemClock().now(), rejects=rejects,
                                                       dry_run=args.dry_run)
                 else:
-                    with batch_job_gc():
+                    with batch_job_gc() as collect_young:
+                        def progress(nbytes: int) -> None:  # called once per batch read
+                            bar.update(nbytes)
+                            collect_young()
+
                         report = await import_rpps(engine, path, now=SystemClock().now(), rejects=rejects,
                                                    dry_run=args.dry_run, batch_lines=max(args.batch, 1),
-                                                   progress=bar.update)
+                                                   progress=progress)
             except ImportRefused as exc:
                 print(f"error: {exc.message} (nothing was written)", file=sys.stderr)
                 return 2

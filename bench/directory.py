@@ -261,8 +261,11 @@ def routing(figures: dict[str, Any], args: argparse.Namespace, sqlite_url: str) 
         route_pg = asyncio.run(route_latency(args.pg_url, communes, args.queries, args.seed))
         figures.update(route_ms_p50_postgresql=round(route_pg["p50"], 2),
                        route_ms_p99_postgresql=round(route_pg["p99"], 2),
+                       route_ms_p50_with_confirm_postgresql=round(route_pg["confirmed_p50"], 2),
+                       route_ms_p99_with_confirm_postgresql=round(route_pg["confirmed_p99"], 2),
                        baseline_pk_ms_p50_postgresql=round(route_pg["base_p50"], 3))
-        print(f"routing on PostgreSQL: p50 {route_pg['p50']:.2f} ms, p99 {route_pg['p99']:.2f} ms")
+        print(f"routing on PostgreSQL: p50 {route_pg['p50']:.2f} ms, p99 {route_pg['p99']:.2f} ms; with the "
+              f"capacity confirmation p50 {route_pg['confirmed_p50']:.2f} ms, p99 {route_pg['confirmed_p99']:.2f} ms")
     figures.update(machine=machine(), date=datetime.now(UTC).isoformat(timespec="seconds"))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(figures, indent=2) + "\n")

@@ -88,18 +88,19 @@ class LoadBook:
 
     async def confirm(self, session: AsyncSession, rpps: str) -> int:
         """The specialist's open requests counted in ``session`` (the routing transaction, which holds the
-        request's lock), not counting this transaction's own uncommitted offers; corrects the cache."""
+        request's lock), plus the offers other transactions of this process have made but not committed yet (so
+        two concurrent decisions of one process never take the same last place); corrects the cache."""
         if not self.cached:
             return (await open_loads(session, [rpps])).get(rpps, 0)
-        # The count sees this transaction's own flushed changes: take them out so the cache is not corrected by them.
         counted = (await open_loads(session, [rpps])).get(rpps, 0)
-        own = sum(delta for holder, delta in session.info.get(_PENDING, ()) if holder == rpps)
-        committed = counted - own
+        # The count sees this transaction's own flushed changes: take them out so the cache is not corrected by them.
+        own = [delta for holder, delta in session.info.get(_PENDING, ()) if holder == rpps]
+        committed = counted - sum(own)
         if self._base is not None:
             self._delta[rpps] = committed - self._base.get(rpps, 0)
             if self._next_delta is not None:
                 self._next_delta[rpps] = self._delta[rpps]
-        return counted
+        return counted + max(0, self._reserved[rpps] - sum(d for d in own if d > 0))
 
     def track(self, session: AsyncSession, rpps: str, delta: int) -> None:
         """Record that ``rpps`` gains (+1) or loses (−1) an open request in ``session``'s transaction."""

@@ -134,3 +134,16 @@ async def test_an_absent_or_full_specialist_is_not_offered_with_every_cache_on(d
     assert await holder(h, await send()) is None  # NEAR away, FAR full: escalated, nobody over capacity
     await h.service.stop()
     await directory.close()
+
+
+async def test_an_uncommitted_offer_of_this_process_counts_in_another_transactions_confirmation(db: Any) -> None:
+    _, sessions = db
+    book = LoadBook(sessions, ttl=3600.0)
+    async with sessions() as first, sessions() as second:
+        await book.loads(first, [NEAR])
+        book.track(first, NEAR, +1)  # an offer written in ``first``, not committed yet
+        assert await book.confirm(second, NEAR) == 1  # ``second`` does not see the row, but the place is taken
+        assert await book.confirm(first, NEAR) == 0  # its own offer is not flushed here: nothing to count twice
+        await first.rollback()
+        assert await book.confirm(second, NEAR) == 0
+    await book.close()

@@ -5,9 +5,10 @@
 3. ``lucarne directory import FILE`` in a child process on SQLite, then on PostgreSQL: wall time and peak RSS
    of the importing process (``wait4`` rusage); then a re-import on SQLite (every professional unchanged).
 4. Expertise profiles for a few percent of the doctors (their specialty, languages, some current absences).
-5. Routing: the read side of a routing decision (``Directory.candidates``, the candidates' open-request counts,
-   ``rank_candidates``) for many random (specialty, commune, language) requests, p50/p99, against a trivial
-   primary-key lookup through the same session factory (the baseline), on SQLite and PostgreSQL.
+5. Routing: the read side of a routing decision (``Directory.candidates``, the candidates' open-request counts from
+   ``LoadBook``, ``rank_candidates``) for many random (specialty, commune, language) requests, p50/p99, and the
+   same plus the chosen specialist's capacity confirmation (one count in the routing transaction), against a
+   trivial primary-key lookup through the same session factory (the baseline), on SQLite and PostgreSQL.
 
 Usage: ``python -m bench.directory --lines 2400000`` (heavy: run under ``flock /tmp/lucarne-heavy.lock``).
 Results: ``bench/results/directory.json``.
@@ -33,10 +34,11 @@ from sqlalchemy import select, text
 
 from bench.rpps_extract import DOCTOR_SPECIALTIES, generate
 from expertise import Directory, RejectFile, rank_candidates
-from expertise.dispatch import open_loads
+from expertise.loads import LoadBook
 from expertise.directory_import import read_extract
 from expertise.models import Absence, Professional, Profile, ProfileLanguage, ProfileSpecialty
 from server.db import open_database
+from server.runtime import batch_job_gc, freeze_startup_heap
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "directory.json"
@@ -67,7 +69,8 @@ def extract(work: Path, lines: int, seed: int) -> Path:
 
 def parse_only(path: Path) -> float:
     started = time.perf_counter()
-    with path.open("rb") as stream:
+    # The collector settings of `lucarne directory import` (without its per-batch young collection: ~1 s here).
+    with batch_job_gc(), path.open("rb") as stream:
         _, valid = read_extract(stream, RejectFile(io.StringIO()))
         for _ in valid:
             pass
@@ -121,6 +124,12 @@ async def seed_profiles(url: str, share: float, seed: int) -> tuple[int, list[st
                                   (ProfileLanguage, languages), (Absence, absences)):
                 for start in range(0, len(values), 5000):
                     await conn.execute(table.__table__.insert(), values[start:start + 5000])  # type: ignore[attr-defined]
+        if engine.dialect.name == "postgresql":
+            # Statistics for the new rows, as autovacuum's analyze would have them a minute later in service.
+            async with engine.connect() as conn:
+                await conn.exec_driver_sql("ANALYZE expertise_profiles, expertise_profile_specialties, "
+                                           "expertise_profile_languages, expertise_absences")
+                await conn.commit()
     return len(profiles), communes
 
 
@@ -133,28 +142,38 @@ async def clear_profiles(url: str) -> None:
 
 async def route_latency(url: str, communes: list[str], queries: int, seed: int,
                         pool_ttl: float = 5.0) -> dict[str, float]:
-    """Routing decisions as the server makes them (candidate pools cached 5 s per specialty, reloads inside the
-    sample; open-request counts read from the database every time)."""
+    """Routing decisions as the server makes them: candidate pools and open-request counts cached 5 s (refreshed
+    ahead in the background, inside the sample), ranking, then the capacity confirmation the dispatcher runs in its
+    routing transaction for the chosen specialist. ``pool_ttl`` = 0: every decision in SQL (pools and counts)."""
     rng = random.Random(seed)
     specialties = [s[0] for s in DOCTOR_SPECIALTIES if s[0] not in ("SM53", "SM26")]
     async with open_database(url) as (engine, sessions):
         directory = Directory(sessions, pool_ttl=pool_ttl)
+        book = LoadBook(sessions, ttl=pool_ttl)
         sample = [(rng.choice(specialties), rng.choice(communes), "en" if rng.random() < 0.2 else None)
                   for _ in range(queries)]
         async with sessions() as session:
             ids = list((await session.scalars(select(Professional.rpps).limit(5000))).all())
+        freeze_startup_heap()  # as the server does before it serves (server/cli.py)
         for specialty, commune, language in sample[:50]:  # warm caches and prepared statements
             await directory.candidates(specialty, commune, AT, language=language)
-        route, found = [], []
+        route, confirmed, found = [], [], []
         for specialty, commune, language in sample:
-            started = time.perf_counter()
-            # The whole read side of a routing decision (expertise/dispatch.py): candidates, their open
-            # requests, the ranking; only the offer row and its timer are not written.
-            candidates = await directory.candidates(specialty, commune, AT, language=language)
             async with sessions() as session:
-                loads = await open_loads(session, [candidate.rpps for candidate in candidates])
-            ranked = rank_candidates(candidates, loads, language=language)
-            route.append((time.perf_counter() - started) * 1000)
+                # The dispatcher decides inside the routing transaction, already open (it locked the request).
+                await session.execute(text("SELECT 1"))
+                started = time.perf_counter()
+                # The read side of a routing decision (expertise/dispatch.py): candidates, their open requests,
+                # the ranking; then the chosen specialist's count confirmed in the transaction (with caching on).
+                candidates = await directory.candidates(specialty, commune, AT, language=language)
+                loads = await book.loads(session, [candidate.rpps for candidate in candidates])
+                ranked = rank_candidates(candidates, loads, language=language)
+                decided = time.perf_counter()
+                if ranked and book.cached:
+                    await book.confirm(session, ranked[0].rpps)
+                done = time.perf_counter()
+            route.append((decided - started) * 1000)
+            confirmed.append((done - started) * 1000)
             found.append(len(ranked))
         lookup = []
         for _ in range(queries):
@@ -164,8 +183,10 @@ async def route_latency(url: str, communes: list[str], queries: int, seed: int,
                 await session.get(Professional, rpps)
             lookup.append((time.perf_counter() - started) * 1000)
         await directory.close()
+        await book.close()
     return {"p50": percentile(route, 0.5), "p99": percentile(route, 0.99), "base_p50": percentile(lookup, 0.5),
-            "base_p99": percentile(lookup, 0.99), "candidates_median": statistics.median(found)}
+            "base_p99": percentile(lookup, 0.99), "candidates_median": statistics.median(found),
+            "confirmed_p50": percentile(confirmed, 0.5), "confirmed_p99": percentile(confirmed, 0.99)}
 
 
 def main() -> None:
@@ -225,9 +246,12 @@ def routing(figures: dict[str, Any], args: argparse.Namespace, sqlite_url: str) 
     figures.update(route_ms_p50=round(route["p50"], 2), route_ms_p99=round(route["p99"], 2),
                    baseline_pk_ms_p50=round(route["base_p50"], 3), baseline_pk_ms_p99=round(route["base_p99"], 3),
                    route_vs_pk_ratio_p50=round(route["p50"] / route["base_p50"], 1),
-                   route_candidates_median=route["candidates_median"], route_queries=args.queries)
+                   route_candidates_median=route["candidates_median"], route_queries=args.queries,
+                   route_ms_p50_with_confirm=round(route["confirmed_p50"], 2),
+                   route_ms_p99_with_confirm=round(route["confirmed_p99"], 2))
     print(f"routing on SQLite: p50 {route['p50']:.2f} ms, p99 {route['p99']:.2f} ms "
-          f"(primary-key lookup p50 {route['base_p50']:.3f} ms)")
+          f"(primary-key lookup p50 {route['base_p50']:.3f} ms); with the capacity confirmation "
+          f"p50 {route['confirmed_p50']:.2f} ms, p99 {route['confirmed_p99']:.2f} ms")
     uncached = asyncio.run(route_latency(sqlite_url, communes, max(args.queries // 4, 50), args.seed, pool_ttl=0))
     figures.update(route_ms_p50_sql_only=round(uncached["p50"], 2), route_ms_p99_sql_only=round(uncached["p99"], 2))
     print(f"routing on SQLite, every decision in SQL: p50 {uncached['p50']:.2f} ms, p99 {uncached['p99']:.2f} ms")
@@ -237,8 +261,11 @@ def routing(figures: dict[str, Any], args: argparse.Namespace, sqlite_url: str) 
         route_pg = asyncio.run(route_latency(args.pg_url, communes, args.queries, args.seed))
         figures.update(route_ms_p50_postgresql=round(route_pg["p50"], 2),
                        route_ms_p99_postgresql=round(route_pg["p99"], 2),
+                       route_ms_p50_with_confirm_postgresql=round(route_pg["confirmed_p50"], 2),
+                       route_ms_p99_with_confirm_postgresql=round(route_pg["confirmed_p99"], 2),
                        baseline_pk_ms_p50_postgresql=round(route_pg["base_p50"], 3))
-        print(f"routing on PostgreSQL: p50 {route_pg['p50']:.2f} ms, p99 {route_pg['p99']:.2f} ms")
+        print(f"routing on PostgreSQL: p50 {route_pg['p50']:.2f} ms, p99 {route_pg['p99']:.2f} ms; with the "
+              f"capacity confirmation p50 {route_pg['confirmed_p50']:.2f} ms, p99 {route_pg['confirmed_p99']:.2f} ms")
     figures.update(machine=machine(), date=datetime.now(UTC).isoformat(timespec="seconds"))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(figures, indent=2) + "\n")

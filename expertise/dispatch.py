@@ -13,16 +13,17 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .deadlines import ANSWER_ESCALATION, ANSWER_REMINDER, OFFER_EXPIRY, REROUTE, DeadlinePolicy
 from .lifecycle import ASSIGNED_STATES, check_transition
+from .loads import LoadBook, open_loads
 from .request_models import ExpertiseRequest, RequestOffer, RequestTimer, RequestTransition
 from .request_ports import ClockPort, DirectoryPort, Notice
-from .routing import rank_candidates
+from .routing import RankedCandidate, rank_candidates
 
-__all__ = ["Dispatcher", "move", "lock_request"]
+__all__ = ["Dispatcher", "move", "lock_request", "open_loads"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,25 +45,29 @@ async def lock_request(session: AsyncSession, request_id: str) -> ExpertiseReque
     return await session.get(ExpertiseRequest, request_id, populate_existing=True)
 
 
-async def open_loads(session: AsyncSession, rpps: list[str]) -> dict[str, int]:
-    """How many open requests each of these specialists holds (the load side of a routing decision)."""
-    if not rpps:
-        return {}
-    rows = await session.execute(
-        select(ExpertiseRequest.assigned_rpps, func.count()).where(
-            ExpertiseRequest.assigned_rpps.in_(rpps), ExpertiseRequest.status.in_(sorted(ASSIGNED_STATES)))
-        .group_by(ExpertiseRequest.assigned_rpps))
-    return {str(r): int(n) for r, n in rows.all()}
-
-
 class Dispatcher:
+    """``load_ttl`` > 0 keeps the specialists' open-request counts in memory (:class:`~expertise.loads.LoadBook`):
+    decisions rank without a query, and the chosen specialist's count is confirmed in the routing transaction."""
+
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: ClockPort, directory: DirectoryPort,
-                 policy: DeadlinePolicy, node: str = "") -> None:
+                 policy: DeadlinePolicy, node: str = "", *, load_ttl: float = 0.0) -> None:
         self._sessions = sessions
         self._clock = clock
         self._directory = directory
         self._policy = policy
         self._node = node[:64]
+        self.loads = LoadBook(sessions, ttl=load_ttl)
+
+    async def close(self) -> None:
+        await self.loads.close()
+
+    def move(self, session: AsyncSession, row: ExpertiseRequest, target: str, actor: str, now: datetime,
+             detail: str = "") -> None:
+        """:func:`move`, keeping the load cache in step: every lifecycle change of this process goes through here."""
+        before, holder = row.status, row.assigned_rpps
+        move(session, row, target, actor, now, detail)
+        if holder and (before in ASSIGNED_STATES) != (target in ASSIGNED_STATES):
+            self.loads.track(session, holder, 1 if target in ASSIGNED_STATES else -1)
 
     # -- routing ---------------------------------------------------------------------------------------------
     async def route(self, session: AsyncSession, row: ExpertiseRequest, actor: str, now: datetime,
@@ -71,29 +76,41 @@ class Dispatcher:
         offered = set(await session.scalars(select(RequestOffer.rpps).where(RequestOffer.request_id == row.id)))
         exclude = offered | ({row.requester_rpps} if row.requester_rpps else set())
         candidates = await self._directory.candidates(row.specialty, row.commune, now, exclude=exclude, limit=50)
-        loads = await open_loads(session, [c.rpps for c in candidates])
+        loads = await self.loads.loads(session, [c.rpps for c in candidates])
         ranked = rank_candidates(candidates, loads, language=row.language, exclude=exclude)
-        if not ranked:
+        best, load = await self._first_with_room(session, ranked)
+        if best is None:
             row.assigned_rpps = None
             if row.status != "escalated":  # an answer escalation (or a retry) that finds nobody stays escalated
-                move(session, row, "escalated", actor, now, "no available specialist left to offer it to")
+                self.move(session, row, "escalated", actor, now, "no available specialist left to offer it to")
                 notices.append(Notice("request.unrouted", row.id, row.status, user_id=row.requester_id))
             # Someone may come back from absence or free capacity: try again after one offer period.
             self.add_timer(session, row.id, REROUTE, now + self._policy.for_urgency(row.urgency).offer, now)
             logger.info("request %s: no candidate left, escalated", row.id)
             return
-        best = ranked[0]
         expires = now + self._policy.for_urgency(row.urgency).offer
         offer = RequestOffer(request_id=row.id, rpps=best.rpps, offered_at=now, expires_at=expires,
                              outcome="pending")
         session.add(offer)
         await session.flush()
         row.assigned_rpps, row.offered_at = best.rpps, now
-        move(session, row, "offered", actor, now, f"offered to {best.rpps} (proximity {best.proximity}, "
-                                                  f"load {best.load}/{best.capacity})")
+        self.move(session, row, "offered", actor, now, f"offered to {best.rpps} (proximity {best.proximity}, "
+                                                       f"load {load}/{best.capacity})")
         self.add_timer(session, row.id, OFFER_EXPIRY, expires, now, offer_id=offer.id)
         notices.append(Notice("request.offered", row.id, row.status, rpps=best.rpps))
         logger.info("request %s offered to %s", row.id, best.rpps)
+
+    async def _first_with_room(self, session: AsyncSession, ranked: list[RankedCandidate]
+                               ) -> tuple[RankedCandidate | None, int]:
+        """The best ranked specialist whose open requests, counted in this transaction, leave room. With cached
+        loads the ranking may rest on a count up to one refresh old: the capacity check itself never does."""
+        for candidate in ranked:
+            load = await self.loads.confirm(session, candidate.rpps) if self.loads.cached else candidate.load
+            if load < candidate.capacity:
+                return candidate, load
+            logger.info("specialist %s is full (%d/%d) although the cached load said otherwise",
+                        candidate.rpps, load, candidate.capacity)
+        return None, 0
 
     async def pending_offer(self, session: AsyncSession, row: ExpertiseRequest) -> RequestOffer | None:
         return await session.scalar(select(RequestOffer).where(
@@ -169,7 +186,7 @@ class Dispatcher:
                 return "stale"
             previous = row.assigned_rpps
             await self.settle_offer(session, row, "expired", now)
-            move(session, row, "expired", actor, now, f"offer to {previous} not accepted in time")
+            self.move(session, row, "expired", actor, now, f"offer to {previous} not accepted in time")
             notices.append(Notice("request.offer_expired", row.id, "expired", rpps=previous))
             await self.route(session, row, actor, now, notices)
             return "reassigned" if row.status == "offered" else "escalated"
@@ -184,7 +201,7 @@ class Dispatcher:
             previous = row.assigned_rpps
             await self.settle_offer(session, row, "revoked", now)
             await self.cancel_timers(session, row.id, (ANSWER_REMINDER,), now)
-            move(session, row, "escalated", actor, now, f"not answered in time by {previous}")
+            self.move(session, row, "escalated", actor, now, f"not answered in time by {previous}")
             # A video consultation opened with the late specialist is theirs: the next one gets a fresh one.
             row.consultation_id, row.consultation_link_enc = None, None
             notices.append(Notice("request.escalated", row.id, "escalated", user_id=row.requester_id))

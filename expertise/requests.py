@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .attachments import MAX_ATTACHMENTS, clean_name, sniff_attachment
 from .deadlines import TIMER_KINDS, DeadlinePolicy
-from .dispatch import Dispatcher, lock_request, move
+from .dispatch import Dispatcher, lock_request
 from .lifecycle import TERMINAL_STATES
 from .request_errors import InvalidRequest, RequestError, RequestForbidden, RequestNotFound
 from .request_input import NewRequest
@@ -126,7 +126,8 @@ class ExpertiseRequests:
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: ClockPort, directory: DirectoryPort,
                  sealer: SealerPort, blobs: BlobPort, audit: AuditPort, notifier: NotifierPort,
-                 patient_key: Callable[[str], str], policy: DeadlinePolicy | None = None, node: str = "") -> None:
+                 patient_key: Callable[[str], str], policy: DeadlinePolicy | None = None, node: str = "", *,
+                 load_ttl: float = 0.0) -> None:
         self._sessions = sessions
         self._clock = clock
         self._sealer = sealer
@@ -135,7 +136,12 @@ class ExpertiseRequests:
         self._notifier = notifier
         self._patient_key = patient_key
         self.policy = policy or DeadlinePolicy()
-        self.dispatcher = Dispatcher(sessions, clock, directory, self.policy, node)
+        # load_ttl > 0: specialists' open-request counts cached for routing (expertise/loads.py).
+        self.dispatcher = Dispatcher(sessions, clock, directory, self.policy, node, load_ttl=load_ttl)
+
+    async def stop(self) -> None:
+        """Stop background refreshes of routing caches (the host calls it at shutdown)."""
+        await self.dispatcher.close()
 
     # -- submission ------------------------------------------------------------------------------------------
     async def submit(self, actor: Actor, new: NewRequest) -> RequestDetail:
@@ -176,7 +182,7 @@ class ExpertiseRequests:
             raise RequestForbidden("only doctors and midwives may give a tele-expertise")
         now = self._clock.now()
         async with self._changing(actor, rid, "expertise.accept", expert=True) as (session, row):
-            move(session, row, "accepted", actor.label, now)
+            self.dispatcher.move(session, row, "accepted", actor.label, now)
             row.accepted_at = row.accepted_at or now
             await self.dispatcher.settle_offer(session, row, "accepted", now)
             self.dispatcher.answer_timers(session, row, now)
@@ -189,7 +195,7 @@ class ExpertiseRequests:
             raise InvalidRequest("reason is limited to 500 characters")
         now, notices = self._clock.now(), []
         async with self._changing(actor, rid, "expertise.decline", expert=True) as (session, row):
-            move(session, row, "declined", actor.label, now, f"declined by {actor.rpps}")
+            self.dispatcher.move(session, row, "declined", actor.label, now, f"declined by {actor.rpps}")
             await self.dispatcher.settle_offer(session, row, "declined", now)
             await self.dispatcher.route(session, row, "system:routing", now, notices)
         await self._record(actor, "expertise.decline", f"expertise:{rid}", "ok")
@@ -199,7 +205,7 @@ class ExpertiseRequests:
         now = self._clock.now()
         async with self._changing(actor, rid, "expertise.cancel", requester=True) as (session, row):
             previous = row.assigned_rpps
-            move(session, row, "cancelled", actor.label, now)
+            self.dispatcher.move(session, row, "cancelled", actor.label, now)
             row.closed_at = now
             await self.dispatcher.settle_offer(session, row, "revoked", now)
             await self.dispatcher.cancel_timers(session, rid, TIMER_KINDS, now)

@@ -11,7 +11,6 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from .deadlines import ANSWER_ESCALATION, ANSWER_REMINDER
-from .dispatch import move
 from .request_errors import BillingLimitReached, InvalidRequest, RequestForbidden
 from .request_input import MAX_MESSAGE, AnswerReport
 from .request_models import BillingAct, RequestMessage
@@ -69,7 +68,7 @@ class ExpertiseService(ExpertiseRequests):
         async with self._changing(actor, rid, f"expertise.{kind}", requester=requester,
                                   expert=expert) as (session, row):
             if target is not None:
-                move(session, row, target, actor.label, now)
+                self.dispatcher.move(session, row, target, actor.label, now)
             elif row.status not in _THREAD_STATES:
                 raise InvalidRequest("messages can be exchanged once a specialist has accepted the request")
             role = _role_on(actor, row) or ""
@@ -97,7 +96,8 @@ class ExpertiseService(ExpertiseRequests):
         """The specialist's answer report (accepted → answered); its timers are cancelled."""
         now = self._clock.now()
         async with self._changing(actor, rid, "expertise.answer", expert=True) as (session, row):
-            move(session, row, "answered", actor.label, now, f"consultation needed: {report.consultation_needed}")
+            self.dispatcher.move(session, row, "answered", actor.label, now,
+                                 f"consultation needed: {report.consultation_needed}")
             row.answer_enc = self._seal(json.dumps(report.to_json()), "answer", rid)
             row.consultation_needed, row.answered_at = report.consultation_needed, now
             await self.dispatcher.cancel_timers(session, rid, (ANSWER_REMINDER, ANSWER_ESCALATION), now)
@@ -109,7 +109,8 @@ class ExpertiseService(ExpertiseRequests):
         """The requester closes an answered request and records the outcome (was a referral avoided?)."""
         now = self._clock.now()
         async with self._changing(actor, rid, "expertise.close", requester=True) as (session, row):
-            move(session, row, "closed", actor.label, now, f"referral avoided: {'yes' if referral_avoided else 'no'}")
+            self.dispatcher.move(session, row, "closed", actor.label, now,
+                                 f"referral avoided: {'yes' if referral_avoided else 'no'}")
             row.referral_avoided, row.closed_at = referral_avoided, now
         await self._record(actor, "expertise.close", f"expertise:{rid}", "ok")
         return await self.get(actor, rid)

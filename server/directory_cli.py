@@ -18,6 +18,7 @@ from .clock import SystemClock
 from .config import Settings
 from .db import open_database
 from .migrate import upgrade
+from .runtime import batch_job_gc
 
 __all__ = ["add_directory_parser", "run_directory"]
 
@@ -70,9 +71,14 @@ async def run_directory(settings: Settings, args: argparse.Namespace) -> int:
                     report = await import_list(engine, path, fmt, rejects=rejects, dry_run=args.dry_run,
                                                batch_lines=max(args.batch, 1), progress=bar.update)
                 else:
-                    report = await import_rpps(engine, path, now=SystemClock().now(), rejects=rejects,
-                                               dry_run=args.dry_run, batch_lines=max(args.batch, 1),
-                                               progress=bar.update)
+                    with batch_job_gc() as collect_young:
+                        def progress(nbytes: int) -> None:  # called once per batch read
+                            bar.update(nbytes)
+                            collect_young()
+
+                        report = await import_rpps(engine, path, now=SystemClock().now(), rejects=rejects,
+                                                   dry_run=args.dry_run, batch_lines=max(args.batch, 1),
+                                                   progress=progress)
             except ImportRefused as exc:
                 print(f"error: {exc.message} (nothing was written)", file=sys.stderr)
                 return 2

@@ -230,7 +230,10 @@ def build_service(settings: Settings, sessions: SessionFactory, clock: Clock, se
     return ExpertiseService(sessions, clock, directory, sealer,
                             BlobStore(settings.data_dir / "expertise-blobs", sealer), ExpertiseAudit(audit),
                             notifier, patient_key_function(settings.secret_key), policy,
-                            node=f"{socket.gethostname()}:{os.getpid()}")
+                            node=f"{socket.gethostname()}:{os.getpid()}",
+                            # Open-request counts cached like the directory pools (5 s); capacity is still
+                            # checked in the routing transaction.
+                            load_ttl=5.0)
 
 
 def setup_expertise(app: web.Application, settings: Settings, sessions: SessionFactory, clock: Clock,
@@ -271,3 +274,4 @@ async def _deadlines(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await runner.stop()
+        await app[expertise_key].stop()

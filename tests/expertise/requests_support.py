@@ -90,14 +90,14 @@ def request_body(**overrides: Any) -> dict[str, Any]:
 
 
 def build(sessions: Any, tmp_path: Path, *, policy: DeadlinePolicy | None = None,
-          node: str = "test") -> Harness:
+          node: str = "test", directory: Any = None, load_ttl: float = 0.0) -> Harness:
     clock = ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
-    directory, notifier = FakeDirectory(), RecordingNotifier()
+    directory, notifier = directory if directory is not None else FakeDirectory(), RecordingNotifier()
     audit = AuditLog(sessions, clock)
     sealer = Sealer(secrets.token_bytes(32))
     service = ExpertiseService(sessions, clock, directory, sealer, BlobStore(tmp_path / "blobs", sealer),
                                ExpertiseAudit(audit), notifier, patient_key_function(secrets.token_bytes(32)),
-                               policy, node)
+                               policy, node, load_ttl=load_ttl)
     return Harness(service, clock, directory, notifier, sessions, audit, tmp_path / "blobs")
 
 

@@ -107,3 +107,52 @@ async def test_the_pool_is_reloaded_after_its_ttl_or_an_invalidation(db: Any) ->
     # A question about a time well before the pool was loaded is answered from the database.
     assert len(await directory.candidates("SM16", "69123", NOW - timedelta(days=3))) == 3
     await directory.close()
+
+
+async def test_the_pool_ranks_exactly_as_the_sql_path(db: Any) -> None:
+    """The in-memory pool walks rings around the commune and stops early: on a random directory it returns the
+    same candidates, sites and order as the single SQL statement, for many origins, filters and limits."""
+    import random
+
+    _, sessions = db
+    rng = random.Random(7)
+    # Lyon's département, its neighbours (01, 38, 42, 71), the rest of its region (03, 63, 73), elsewhere.
+    places = [("69123", "69"), ("69266", "69"), ("01053", "01"), ("38185", "38"), ("42218", "42"),
+              ("71270", "71"), ("63113", "63"), ("73065", "73"), ("75056", "75"), ("13055", "13"), (None, None)]
+    async with sessions.begin() as session:
+        for n in range(60):
+            rpps = f"2{n:010d}"
+            session.add(Professional(rpps=rpps, national_id="8" + rpps, civility_code="DR", civility="Docteur",
+                                     family_name=f"Nom{n}", given_name="Ana", source="rpps", row_hash="x",
+                                     updated_at=NOW))
+        await session.flush()
+        for n in range(60):
+            rpps = f"2{n:010d}"
+            for position in range(rng.randint(1, 3)):
+                commune, dep = rng.choice(places)
+                session.add(Activity(rpps=rpps, position=position, profession_code="10", specialty_code="SM16",
+                                     commune=commune, departement=dep, postal_code=None))
+            if rng.random() < 0.9:
+                session.add(Profile(rpps=rpps, capacity=rng.randint(1, 5), updated_at=NOW))
+        await session.flush()
+        for n in range(60):
+            rpps = f"2{n:010d}"
+            if await session.get(Profile, rpps) is None:
+                continue
+            session.add(ProfileSpecialty(rpps=rpps, specialty="SM16"))
+            session.add_all([ProfileLanguage(rpps=rpps, language=lang)
+                             for lang in ["fr"] + (["en"] if rng.random() < 0.3 else [])])
+            if rng.random() < 0.15:
+                session.add(Absence(rpps=rpps, starts_at=NOW - timedelta(hours=1), ends_at=NOW + timedelta(hours=1)))
+    sql, pooled = Directory(sessions), Directory(sessions, pool_ttl=60.0)
+    origins = ["69123", "69266", "01053", "63113", "75056", "2A004", "97105", "99999", None]
+    for origin in origins:
+        for language in (None, "en"):
+            for limit in (1, 5, 12, 50):
+                exclude = {f"2{n:010d}" for n in rng.sample(range(60), 5)}
+                expected = await sql.candidates("SM16", origin, NOW, language=language, exclude=exclude,
+                                                limit=limit)
+                found = await pooled.candidates("SM16", origin, NOW, language=language, exclude=exclude,
+                                                limit=limit)
+                assert found == expected, (origin, language, limit)
+    await pooled.close()

@@ -157,7 +157,8 @@ async def run(runs: int) -> dict[str, Any]:
                     phases.setdefault(name, []).append(value)
                 print(f"run {index + 1}: join {joins[-1]:.0f} ms (driver clicks {driven[-1]:.0f} ms), "
                       f"floor {floors[-1]:.0f} ms")
-                print("   " + ", ".join(f"{name} {value:.0f}" for name, value in sorted(result.items(), key=lambda kv: kv[1])))
+                in_order = sorted(result.items(), key=lambda item: item[1])
+                print("   " + ", ".join(f"{name} {value:.0f}" for name, value in in_order))
             await doctor_browser.close()
             await patient_browser.close()
     finally:

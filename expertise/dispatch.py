@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .deadlines import ANSWER_ESCALATION, ANSWER_REMINDER, OFFER_EXPIRY, REROUTE, DeadlinePolicy
@@ -24,6 +24,9 @@ from .request_ports import ClockPort, DirectoryPort, Notice
 from .routing import RankedCandidate, rank_candidates
 
 __all__ = ["Dispatcher", "move", "lock_request", "open_loads"]
+
+# PostgreSQL advisory lock key under which routing decisions take places ("LCNROUTE" in ASCII).
+_ROUTING_LOCK = 0x4C434E524F555445
 
 logger = logging.getLogger(__name__)
 
@@ -104,8 +107,10 @@ class Dispatcher:
                                ) -> tuple[RankedCandidate | None, int]:
         """The best ranked specialist whose open requests, counted in this transaction, leave room. With cached
         loads the ranking may rest on a count up to one refresh old: the capacity check itself never does."""
+        if ranked:
+            await _serialise_routing(session)
         for candidate in ranked:
-            load = await self.loads.confirm(session, candidate.rpps) if self.loads.cached else candidate.load
+            load = await self.loads.confirm(session, candidate.rpps)
             if load < candidate.capacity:
                 return candidate, load
             logger.info("specialist %s is full (%d/%d) although the cached load said otherwise",
@@ -214,3 +219,16 @@ class Dispatcher:
             await self.route(session, row, actor, now, notices)
             return "rerouted" if row.status == "offered" else "waiting"
         return "unknown"
+
+
+async def _serialise_routing(session: AsyncSession) -> None:
+    """On PostgreSQL, one routing decision at a time across every process, until the transaction ends.
+
+    Under read committed, two processes counting the same specialist's open requests at the same instant would
+    both see the last free place. The lock makes the second count wait for the first offer's commit, so it sees
+    that offer. A decision holds it for a few milliseconds, and requests arrive a few a minute. SQLite needs
+    nothing: it has one writer at a time, and a transaction whose snapshot went stale is refused, not
+    over-assigned."""
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ROUTING_LOCK})

@@ -43,7 +43,8 @@ class ModuleGraph:
 
     def script_tags(self, entry: str) -> Markup:
         """The entry's ``<script type="module">`` preceded by a modulepreload link for each dependency."""
-        links = [f'<link rel="modulepreload" href="{escape(self._prefix + name)}">' for name in self.dependencies(entry)]
+        links = [f'<link rel="modulepreload" href="{escape(self._prefix + name)}">'
+                 for name in self.dependencies(entry)]
         script = f'<script type="module" src="{escape(self._prefix + entry)}"></script>'
         return Markup("\n".join([*links, script]))
 

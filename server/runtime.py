@@ -8,8 +8,8 @@ which showed as 100-200 ms loop stalls in the signaling tail.
 
 glibc gives each new thread its own malloc arena (up to 8 per core), and ``malloc_trim`` only returns the main
 arena's free top to the system: after a burst of calls, the arenas of the worker threads (SQLite connections,
-JPEG encoding, VP8 decoding for captures) keep their peak. The soak benchmark measured trimmed RSS staying at
-1.27x its one-call baseline with glibc's default and 1.02x with two arenas (docs/benchmarks.md), with no
+JPEG encoding, VP8 decoding for captures) keep their peak. Over 500 calls the soak benchmark measured trimmed RSS
+at 1.27x its one-call baseline with glibc's default and 1.05x with two arenas (docs/benchmarks.md), with no
 per-call growth either way; the server therefore caps arenas at two (``LUCARNE_MALLOC_ARENAS``, 0 keeps glibc's
 default). The cap must be set before the threads exist, so it is the first thing a serving process does.
 """

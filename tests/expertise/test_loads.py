@@ -147,3 +147,25 @@ async def test_an_uncommitted_offer_of_this_process_counts_in_another_transactio
         await first.rollback()
         assert await book.confirm(second, NEAR) == 0
     await book.close()
+
+
+async def test_two_processes_routing_at_once_never_share_a_last_place(db: Any, tmp_path: Path,
+                                                                     load_ttl: float) -> None:
+    """Concurrent decisions in two processes (their own transactions, at the same instant): on PostgreSQL the
+    second count waits for the first offer's commit; on SQLite the writers are serialised."""
+    here = build(db[1], tmp_path / "a", load_ttl=load_ttl)
+    other = build(db[1], tmp_path / "b", load_ttl=load_ttl, node="other")
+    for h in (here, other):
+        h.directory.add(NEAR, 0, capacity=3)
+        h.directory.add(FAR, 1, capacity=50)
+    for _ in range(4):  # rounds of simultaneous pairs: NEAR's three places go to three requests, never four
+        await asyncio.gather(submit(here), submit(other))
+    near = await db[0].connect()
+    try:
+        held = (await near.execute(text(
+            "SELECT count(*) FROM expertise_requests WHERE assigned_rpps = :rpps"), {"rpps": NEAR})).scalar_one()
+    finally:
+        await near.close()
+    assert held == 3
+    for h in (here, other):
+        await h.service.stop()

@@ -49,10 +49,16 @@ class ImportReport:
     dry_run: bool
 
     def summary(self) -> str:
-        verb = "would be " if self.dry_run else ""
-        return (f"{self.lines} lines ({self.encoding}): professionals {verb}inserted {self.inserted}, "
-                f"{verb}updated {self.updated}, unchanged {self.unchanged}; {self.activities} activity lines "
-                f"{verb}written; {self.rejected} lines rejected" + (" (dry run: nothing written)" if self.dry_run else ""))
+        return import_summary(self, self.activities, "activity lines")
+
+
+def import_summary(report: Any, rows: int, rows_label: str) -> str:
+    """One line for the operator: what an import of any of the extract files did (or would do, in a dry run)."""
+    verb = "would be " if report.dry_run else ""
+    dry = " (dry run: nothing written)" if report.dry_run else ""
+    return (f"{report.lines} lines ({report.encoding}): professionals {verb}inserted {report.inserted}, "
+            f"{verb}updated {report.updated}, unchanged {report.unchanged}; {rows} {rows_label} "
+            f"{verb}written; {report.rejected} lines rejected{dry}")
 
 
 def csv_safe(value: str) -> str:

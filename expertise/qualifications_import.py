@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.schema import Table
 
 from .directory_errors import DirectoryError, ImportRefused
-from .directory_import import RejectFile
+from .directory_import import RejectFile, import_summary
 from .models import Diploma, Professional, SavoirFaire
 from .rpps_format import _normal, detect_encoding
 
@@ -101,10 +101,7 @@ class ListImportReport:
     dry_run: bool
 
     def summary(self) -> str:
-        verb = "would be " if self.dry_run else ""
-        return (f"{self.lines} lines ({self.encoding}): professionals {verb}inserted {self.inserted}, "
-                f"{verb}updated {self.updated}, unchanged {self.unchanged}; {self.rows} {self.rows_label} "
-                f"{verb}written; {self.rejected} lines rejected" + (" (dry run: nothing written)" if self.dry_run else ""))
+        return import_summary(self, self.rows, self.rows_label)
 
 
 class _Header:

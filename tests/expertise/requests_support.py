@@ -147,3 +147,12 @@ def _png() -> bytes:
 PNG_1x1 = _png()
 PDF_MIN = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
            b"trailer<</Root 1 0 R>>\n%%EOF\n")
+
+
+async def login_page(page: Any, url: str, username: str) -> None:
+    """Log a Playwright page in through the real login form (the browser tests' accounts share one password)."""
+    await page.goto(f"{url}/login")
+    await page.fill("input[name=username]", username)
+    await page.fill("input[name=password]", "correct horse battery")
+    await page.click("button[type=submit]")
+    await page.wait_for_url(f"{url}/console")

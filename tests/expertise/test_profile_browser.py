@@ -17,20 +17,13 @@ from expertise.models import Absence, SavoirFaire
 from server.keys import accounts_key, db_key
 from tests.conftest import IN_CI
 from tests.e2e.lab import CHROMIUM, CHROMIUM_FLAGS
-from tests.expertise.requests_support import DERM, seed_professional
+from tests.expertise.requests_support import DERM, login_page, seed_professional
 
 pytestmark = pytest.mark.browser
 
 RPPS = "20000000001"
 PARIS = ZoneInfo("Europe/Paris")
 
-
-async def _login(page: Any, url: str, username: str) -> None:
-    await page.goto(f"{url}/login")
-    await page.fill("input[name=username]", username)
-    await page.fill("input[name=password]", "correct horse battery")
-    await page.click("button[type=submit]")
-    await page.wait_for_url(f"{url}/console")
 
 
 async def _message(page: Any) -> tuple[str, bool]:
@@ -64,7 +57,7 @@ async def test_a_specialist_sets_the_profile_in_the_browser(live_server: Any) ->
             page = await context.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
-            await _login(page, url, "ines")
+            await login_page(page, url, "ines")
             await page.goto(f"{url}/directory/profile")
             assert RPPS in (await page.locator("#profile-name").text_content() or "")
             form = page.locator("#profile-form")

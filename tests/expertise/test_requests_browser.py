@@ -11,17 +11,10 @@ import pytest
 from server.keys import accounts_key, db_key
 from tests.conftest import IN_CI
 from tests.e2e.lab import CHROMIUM, CHROMIUM_FLAGS
-from tests.expertise.requests_support import seed_professional
+from tests.expertise.requests_support import login_page, seed_professional
 
 pytestmark = pytest.mark.browser
 
-
-async def _login(page: Any, url: str, username: str) -> None:
-    await page.goto(f"{url}/login")
-    await page.fill("input[name=username]", username)
-    await page.fill("input[name=password]", "correct horse battery")
-    await page.click("button[type=submit]")
-    await page.wait_for_url(f"{url}/console")
 
 
 async def test_gp_sends_a_request_and_the_specialist_is_told_live(live_server: Any) -> None:
@@ -45,8 +38,8 @@ async def test_gp_sends_a_request_and_the_specialist_is_told_live(live_server: A
             errors: list[str] = []
             for page in (gp, expert):
                 page.on("pageerror", lambda exc: errors.append(str(exc)))
-            await _login(gp, url, "gpone")
-            await _login(expert, url, "near")
+            await login_page(gp, url, "gpone")
+            await login_page(expert, url, "near")
             await expert.goto(f"{url}/expertise")
             await expert.wait_for_function("() => window.io !== undefined")
             await expert.wait_for_timeout(500)  # the /expertise socket connects

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import av
 import pytest
@@ -200,12 +201,14 @@ def test_a_receiver_without_the_private_jitter_buffer_is_refused() -> None:
         forward.check_aiortc_internals(NotAReceiver())  # type: ignore[arg-type]
 
 
-async def test_a_capture_decodes_the_kept_frames_at_once_and_the_history_stays_bounded(registry: PeerRegistry) -> None:
-    limits = HistoryLimits(refresh_frames=15, max_frames=300)
+@asynccontextmanager
+async def _publishing(registry: PeerRegistry, history: HistoryLimits | None) -> AsyncIterator[ForwardingSource]:
+    """A real aiortc phone publishing the quadrant pattern to a server peer whose receiver feeds a
+    ForwardingSource (keeping ``history``); everything is closed on the way out."""
     sources: asyncio.Future[ForwardingSource] = asyncio.get_running_loop().create_future()
 
     async def on_publisher_track(peer_id: str, track: MediaStreamTrack) -> None:
-        sources.set_result(ForwardingSource(registry.receiver(peer_id, track), history=limits))
+        sources.set_result(ForwardingSource(registry.receiver(peer_id, track), history=history))
 
     publisher = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     source: ForwardingSource | None = None
@@ -215,6 +218,17 @@ async def test_a_capture_decodes_the_kept_frames_at_once_and_the_history_stays_b
         answer = await registry.answer("publisher", publisher.localDescription.sdp, on_publisher_track)
         await publisher.setRemoteDescription(RTCSessionDescription(answer, "answer"))
         source = await asyncio.wait_for(sources, 5)
+        yield source
+    finally:
+        await publisher.close()
+        if source is not None:
+            await source.stop()
+        await registry.close_all()
+
+
+async def test_a_capture_decodes_the_kept_frames_at_once_and_the_history_stays_bounded(registry: PeerRegistry) -> None:
+    limits = HistoryLimits(refresh_frames=15, max_frames=300)
+    async with _publishing(registry, limits) as source:
         history = source.history
         assert history is not None
 
@@ -233,36 +247,14 @@ async def test_a_capture_decodes_the_kept_frames_at_once_and_the_history_stays_b
         assert frame.pts == newest.pts
         assert source.plis_sent == plis or source.plis_sent == plis + 1  # at most the history's own refresh
         assert source.decoded_frames == 0  # the receiver itself still decodes nothing
-    finally:
-        await publisher.close()
-        if source is not None:
-            await source.stop()
-        await registry.close_all()
     assert source is not None and source.history is not None and len(source.history) == 0  # released at the end
 
 
 async def test_without_a_history_a_capture_waits_for_the_next_keyframe(registry: PeerRegistry) -> None:
-    sources: asyncio.Future[ForwardingSource] = asyncio.get_running_loop().create_future()
-
-    async def on_publisher_track(peer_id: str, track: MediaStreamTrack) -> None:
-        sources.set_result(ForwardingSource(registry.receiver(peer_id, track)))
-
-    publisher = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    source: ForwardingSource | None = None
-    try:
-        publisher.addTrack(QuadrantTrack())
-        await publisher.setLocalDescription(await publisher.createOffer())
-        answer = await registry.answer("publisher", publisher.localDescription.sdp, on_publisher_track)
-        await publisher.setRemoteDescription(RTCSessionDescription(answer, "answer"))
-        source = await asyncio.wait_for(sources, 5)
+    async with _publishing(registry, None) as source:
         assert source.history is None
         await _wait_for(lambda: bool(source.receiver.getSynchronizationSources()))  # media flows
         plis = source.plis_sent
         assert_quadrants(await source.newest_frame(timeout_s=5))
         assert source.plis_sent > plis  # it had to ask for a keyframe
         assert source.subscriber_count == 0  # the decoder it subscribed is gone
-    finally:
-        await publisher.close()
-        if source is not None:
-            await source.stop()
-        await registry.close_all()

@@ -38,7 +38,8 @@ async def list_cases(request: web.Request) -> web.Response:
 
 async def get_case(request: web.Request) -> web.Response:
     case = await request.app[regulation_key].get(require_professional(request), request.match_info["case"])
-    return web.json_response(case.to_json())
+    # How many professionals' pages are watching the caller right now.
+    return web.json_response({**case.to_json(), "viewers": request.app[live_key].viewer_count(case.id)})
 
 
 async def new_link(request: web.Request) -> web.Response:

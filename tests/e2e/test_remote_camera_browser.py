@@ -3,6 +3,7 @@ professionals watch it live; a capture taken by the server from the stream decry
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import subprocess
@@ -105,6 +106,15 @@ async def test_caller_streams_two_professionals_watch_and_the_server_captures(
         await doctor.goto(f"{lab_server.url}/regulation/{case_id}")
         await doctor.wait_for_function("() => document.querySelector('#live').videoWidth > 0", timeout=20_000)
         assert await regulator.evaluate("() => document.querySelector('#live').videoWidth > 0")
+        assert (await regulator.evaluate(API, ["GET", f"/api/cases/{case_id}", None]))["body"]["viewers"] == 2
+        # The doctor leaves the case page: Chromium closes the connection and the server releases that viewer's
+        # peer at once (a viewer that vanishes without closing would stay until ICE consent fails, about 30 s).
+        await doctor.goto(f"{lab_server.url}/console")
+        for _ in range(150):  # well under the 30 s the consent checks would take
+            if (await regulator.evaluate(API, ["GET", f"/api/cases/{case_id}", None]))["body"]["viewers"] == 1:
+                break
+            await asyncio.sleep(0.1)
+        assert (await regulator.evaluate(API, ["GET", f"/api/cases/{case_id}", None]))["body"]["viewers"] == 1
 
         second = await (await caller_browser.new_context(ignore_https_errors=True)).new_page()
         refused = await second.goto(link)

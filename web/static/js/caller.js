@@ -1,5 +1,7 @@
 // Caller page (remote camera for emergency regulation): consent, rear camera, photos, location, stop.
 // Live streaming to the regulator comes with the server-side media path (issue #3).
+import { preferForwardable } from './codecs.js';
+
 const boot = JSON.parse(document.getElementById('boot').textContent);
 const t = (key) => (boot.strings && boot.strings[key]) || key;
 const $ = (selector) => document.querySelector(selector);
@@ -56,22 +58,11 @@ async function upload(blob, source) {
   $('#caller-status').textContent = response.ok ? t('caller_sent') : `${response.status}`;
 }
 
-// The server forwards the caller's VP8 video as it is (no re-encoding): ask for VP8 on this connection.
-function preferVp8(transceiver) {
-  const capabilities = window.RTCRtpReceiver && RTCRtpReceiver.getCapabilities && RTCRtpReceiver.getCapabilities('video');
-  const vp8 = ((capabilities && capabilities.codecs) || []).filter((codec) => codec.mimeType.toLowerCase() === 'video/vp8');
-  try {
-    if (vp8.length && transceiver.setCodecPreferences) transceiver.setCodecPreferences(vp8);
-  } catch (error) {
-    // keep the browser's defaults; the server refuses the offer if VP8 is not first
-  }
-}
-
 // Publish the camera to the server (aiortc does not trickle: send the offer once gathering is complete).
 async function publish() {
   const pc = new RTCPeerConnection({ iceServers: [] });
   for (const track of stream.getVideoTracks()) {
-    preferVp8(pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] }));
+    preferForwardable(pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] }), 'video');
   }
   const gathered = new Promise((resolve) => {
     pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && resolve();

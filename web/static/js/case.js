@@ -1,4 +1,5 @@
 // Regulator's case page: caller link, live video through the server, captures, live timeline.
+import { preferForwardable } from './codecs.js';
 import { PositionView } from './position.js';
 
 const boot = JSON.parse(document.getElementById('boot').textContent);
@@ -27,22 +28,11 @@ function showLink(link) {
   $('#caller-link').href = link.url;
 }
 
-// The server forwards the caller's VP8 video as it is (no re-encoding): ask for VP8 on this connection.
-function preferVp8(transceiver) {
-  const capabilities = window.RTCRtpReceiver && RTCRtpReceiver.getCapabilities && RTCRtpReceiver.getCapabilities('video');
-  const vp8 = ((capabilities && capabilities.codecs) || []).filter((codec) => codec.mimeType.toLowerCase() === 'video/vp8');
-  try {
-    if (vp8.length && transceiver.setCodecPreferences) transceiver.setCodecPreferences(vp8);
-  } catch (error) {
-    // keep the browser's defaults; the server refuses the offer if VP8 is not first
-  }
-}
-
 async function watch() {
   if (watching) return;
   watching = true;
   const pc = new RTCPeerConnection({ iceServers: [] });
-  preferVp8(pc.addTransceiver('video', { direction: 'recvonly' }));
+  preferForwardable(pc.addTransceiver('video', { direction: 'recvonly' }), 'video');
   pc.ontrack = (event) => {
     $('#live').srcObject = new MediaStream([event.track]);
   };

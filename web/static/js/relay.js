@@ -2,24 +2,16 @@
 // go up to a server-side peer (relay-publish), the other participant's media comes down from another one
 // (relay-subscribe). The server forwards encoded media without decoding it, so both connections negotiate VP8 and
 // Opus only (setCodecPreferences). The server's peers do not trickle: offers are sent once ICE gathering is done.
+import { preferForwardable as preferCodecs } from './codecs.js';
 import { log } from './hook.js';
 
 const GATHER_MS = 3000;
 const REQUEST_MS = 15000;
-const FORWARDED = { video: 'video/vp8', audio: 'audio/opus' };
 
 const short = (id) => String(id).slice(0, 6);
 
 function preferForwardable(transceiver, kind) {
-  if (!transceiver.setCodecPreferences || !window.RTCRtpReceiver || !RTCRtpReceiver.getCapabilities) return;
-  const capabilities = RTCRtpReceiver.getCapabilities(kind);
-  const codecs = ((capabilities && capabilities.codecs) || []).filter(
-    (codec) => codec.mimeType.toLowerCase() === FORWARDED[kind]);
-  try {
-    if (codecs.length) transceiver.setCodecPreferences(codecs);
-  } catch (error) {
-    log(`codec preference for ${kind} refused: ${error.message}`);
-  }
+  preferCodecs(transceiver, kind, (error) => log(`codec preference for ${kind} refused: ${error.message}`));
 }
 
 function gathered(pc) {

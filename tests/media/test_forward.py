@@ -12,18 +12,9 @@ import pytest
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from av import VideoFrame
 
-from media import ForwardingSource, ForwardTrack, HistoryLimits, LatestFrame, MediaError, MediaSettings, PeerRegistry
+from media import ForwardingSource, ForwardTrack, HistoryLimits, LatestFrame, MediaError, PeerRegistry
 from media import forward
 from tests.media.test_peers import QUADRANTS, QuadrantTrack
-
-
-@pytest.fixture
-async def registry() -> AsyncIterator[PeerRegistry]:
-    peers = PeerRegistry(MediaSettings(host_addresses=("127.0.0.1",), negotiation_timeout_s=10))
-    try:
-        yield peers
-    finally:
-        await peers.close_all()
 
 
 def assert_quadrants(frame: VideoFrame) -> None:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import fractions
 import io
-from collections.abc import AsyncIterator
 
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
 from av import VideoFrame
 from PIL import Image
 
-from media import LatestFrame, MediaSettings, NegotiationFailed, PeerRegistry, encode_jpeg
+from media import LatestFrame, NegotiationFailed, PeerRegistry, encode_jpeg
 
 QUADRANTS = {(0, 0): (255, 0, 0), (1, 0): (0, 255, 0), (0, 1): (0, 0, 255), (1, 1): (255, 255, 255)}
 
@@ -32,15 +31,6 @@ class QuadrantTrack(VideoStreamTrack):
         frame = VideoFrame.from_image(self._image)
         frame.pts, frame.time_base = pts, fractions.Fraction(time_base)
         return frame
-
-
-@pytest.fixture
-async def registry() -> AsyncIterator[PeerRegistry]:
-    peers = PeerRegistry(MediaSettings(host_addresses=("127.0.0.1",), negotiation_timeout_s=10))
-    try:
-        yield peers
-    finally:
-        await peers.close_all()
 
 
 async def _caller(track: VideoStreamTrack) -> RTCPeerConnection:

@@ -5,7 +5,6 @@ closing a peer calls its close hook and leaves the registry empty."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from aiortc import (
@@ -14,19 +13,10 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError
 from av import AudioFrame
 
-from media import FORWARDED_CODECS, ForwardingSource, LatestFrame, MediaError, MediaSettings, NegotiationFailed
+from media import FORWARDED_CODECS, ForwardingSource, LatestFrame, MediaError, NegotiationFailed
 from media import PeerRegistry
 from tests.media.test_forward import assert_quadrants
 from tests.media.test_peers import QuadrantTrack
-
-
-@pytest.fixture
-async def registry() -> AsyncIterator[PeerRegistry]:
-    peers = PeerRegistry(MediaSettings(host_addresses=("127.0.0.1",), negotiation_timeout_s=10))
-    try:
-        yield peers
-    finally:
-        await peers.close_all()
 
 
 async def _wait_for(condition, timeout_s: float = 8.0) -> None:  # type: ignore[no-untyped-def]

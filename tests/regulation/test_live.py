@@ -16,25 +16,37 @@ from tests.fakes import Browser, make_user
 from tests.media.test_peers import QUADRANTS, QuadrantTrack
 
 
+async def _open_case(live_server: Any, regulator: Browser, phone: Browser, number: str) -> str:
+    """The regulator opens a case and the phone opens its caller link (keeping the caller page's CSRF token)."""
+    await regulator.login("regulateur")
+    created = await (await regulator.api("POST", "/api/cases", json={
+        "case_number": number, "caller_phone": "+33600000000", "reason": ""})).json()
+    case_id, link = created["case"]["id"], created["link"]["url"]
+    await phone.session.get(link.removeprefix(live_server.url))
+    phone.csrf = re.search(r'"csrf":\s*"([^"]+)"', await (await phone.session.get("/caller")).text()).group(1)  # type: ignore[union-attr]
+    return str(case_id)
+
+
+async def _stream_from_phone(phone: Browser) -> RTCPeerConnection:
+    """An aiortc 'phone' publishing the quadrant pattern to the server (the test closes it)."""
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTrack(QuadrantTrack())
+    await pc.setLocalDescription(await pc.createOffer())
+    answer = await phone.api("POST", "/api/caller/offer", json={"sdp": pc.localDescription.sdp})
+    assert answer.status == 200
+    await pc.setRemoteDescription(RTCSessionDescription((await answer.json())["sdp"], "answer"))
+    return pc
+
+
 async def test_publish_capture_and_close_leaves_no_peer(live_server: Any) -> None:
     await make_user(live_server, "regulateur", role="regulator")
     async with Browser(live_server) as regulator, Browser(live_server) as phone:
-        await regulator.login("regulateur")
-        created = await (await regulator.api("POST", "/api/cases", json={
-            "case_number": "LIVE-1", "caller_phone": "+33600000000", "reason": ""})).json()
-        case_id, link = created["case"]["id"], created["link"]["url"]
-        await phone.session.get(link.removeprefix(live_server.url))
-        phone.csrf = re.search(r'"csrf":\s*"([^"]+)"', await (await phone.session.get("/caller")).text()).group(1)  # type: ignore[union-attr]
+        case_id = await _open_case(live_server, regulator, phone, "LIVE-1")
 
         nothing = await regulator.api("POST", f"/api/cases/{case_id}/capture")
         assert nothing.status == 404  # not streaming yet: a clear error, not a crash
 
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        pc.addTrack(QuadrantTrack())
-        await pc.setLocalDescription(await pc.createOffer())
-        answer = await phone.api("POST", "/api/caller/offer", json={"sdp": pc.localDescription.sdp})
-        assert answer.status == 200
-        await pc.setRemoteDescription(RTCSessionDescription((await answer.json())["sdp"], "answer"))
+        pc = await _stream_from_phone(phone)
 
         capture = None
         for _ in range(80):
@@ -62,17 +74,8 @@ async def test_publish_capture_and_close_leaves_no_peer(live_server: Any) -> Non
 async def test_the_caller_closing_its_connection_ends_the_stream_in_the_timeline(live_server: Any) -> None:
     await make_user(live_server, "regulateur", role="regulator")
     async with Browser(live_server) as regulator, Browser(live_server) as phone:
-        await regulator.login("regulateur")
-        created = await (await regulator.api("POST", "/api/cases", json={
-            "case_number": "LIVE-2", "caller_phone": "+33600000000", "reason": ""})).json()
-        case_id, link = created["case"]["id"], created["link"]["url"]
-        await phone.session.get(link.removeprefix(live_server.url))
-        phone.csrf = re.search(r'"csrf":\s*"([^"]+)"', await (await phone.session.get("/caller")).text()).group(1)  # type: ignore[union-attr]
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        pc.addTrack(QuadrantTrack())
-        await pc.setLocalDescription(await pc.createOffer())
-        answer = await phone.api("POST", "/api/caller/offer", json={"sdp": pc.localDescription.sdp})
-        await pc.setRemoteDescription(RTCSessionDescription((await answer.json())["sdp"], "answer"))
+        case_id = await _open_case(live_server, regulator, phone, "LIVE-2")
+        pc = await _stream_from_phone(phone)
         captured = await regulator.api("POST", f"/api/cases/{case_id}/capture")
         assert captured.status == 201  # decoded on demand from the forwarded stream
         await pc.close()  # the phone stops sharing (RTCP BYE, then the connection closes)
@@ -91,17 +94,8 @@ async def test_the_caller_closing_its_connection_ends_the_stream_in_the_timeline
 async def test_viewers_that_leave_are_forgotten_and_a_closed_case_leaves_no_state(live_server: Any) -> None:
     await make_user(live_server, "regulateur", role="regulator")
     async with Browser(live_server) as regulator, Browser(live_server) as phone:
-        await regulator.login("regulateur")
-        created = await (await regulator.api("POST", "/api/cases", json={
-            "case_number": "LIVE-3", "caller_phone": "+33600000000", "reason": ""})).json()
-        case_id, link = created["case"]["id"], created["link"]["url"]
-        await phone.session.get(link.removeprefix(live_server.url))
-        phone.csrf = re.search(r'"csrf":\s*"([^"]+)"', await (await phone.session.get("/caller")).text()).group(1)  # type: ignore[union-attr]
-        caller = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        caller.addTrack(QuadrantTrack())
-        await caller.setLocalDescription(await caller.createOffer())
-        answer = await phone.api("POST", "/api/caller/offer", json={"sdp": caller.localDescription.sdp})
-        await caller.setRemoteDescription(RTCSessionDescription((await answer.json())["sdp"], "answer"))
+        case_id = await _open_case(live_server, regulator, phone, "LIVE-3")
+        caller = await _stream_from_phone(phone)
         live = live_server.app[live_key]
         for _ in range(100):
             if live.sources() == 1:

@@ -8,8 +8,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from .context import principal_key, principal_of
+from .context import json_body_key, principal_key, principal_of
 from .errors import LucarneError
+from .inputs import check_path, check_urlencoded, parse_json
 from .keys import settings_key, web_sessions_key
 from .pages import render_error
 from .sessions import COOKIE_NAME, Principal
@@ -49,6 +50,21 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return _error_response(request, 500, "internal", "Something went wrong on our side.")
+
+
+@web.middleware
+async def input_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse text that is not valid Unicode wherever a client can put it (path, query, form or JSON body), and
+    JSON nested too deeply, before any handler sees it: one place instead of every route."""
+    path, _, query = request.raw_path.encode("utf-8", "surrogateescape").partition(b"?")
+    check_path(path, request.match_info)
+    check_urlencoded(query, "query string")
+    if request.method in _UNSAFE and request.body_exists and not request.path.startswith("/socket.io/"):
+        if request.content_type == "application/json":
+            request[json_body_key] = parse_json(await request.read())
+        elif request.content_type == "application/x-www-form-urlencoded":
+            check_urlencoded(await request.read(), "form")
+    return await handler(request)
 
 
 @web.middleware
@@ -100,5 +116,5 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 
 
 def setup_middlewares(app: web.Application) -> None:
-    app.middlewares.extend([error_middleware, principal_middleware, csrf_middleware])
+    app.middlewares.extend([error_middleware, input_middleware, principal_middleware, csrf_middleware])
     app.on_response_prepare.append(_security_headers)

@@ -6,7 +6,7 @@ import hmac
 import logging
 from collections.abc import Awaitable, Callable
 
-from aiohttp import web
+from aiohttp import web, web_response
 
 from .context import json_body_key, principal_key, principal_of
 from .errors import LucarneError
@@ -15,7 +15,7 @@ from .keys import settings_key, web_sessions_key
 from .pages import render_error
 from .sessions import COOKIE_NAME, Principal
 
-__all__ = ["setup_middlewares", "SECURITY_HEADERS"]
+__all__ = ["setup_middlewares", "SECURITY_HEADERS", "SERVER_HEADER"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,10 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(self), microphone=(self), geolocation=(self)",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
+# What ``Server`` says on every response: no library, no version (aiohttp's default names both, and Python's).
+SERVER_HEADER = "Lucarne"
+# Responses under these prefixes may hold health data: no cache (browser, proxy) may keep them.
+_NO_STORE_PREFIXES = ("/api/", "/fhir/")
 
 
 @web.middleware
@@ -113,8 +117,18 @@ def _error_response(request: web.Request, status: int, code: str, message: str) 
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    response.headers["Server"] = SERVER_HEADER
+    if request.path.startswith(_NO_STORE_PREFIXES):
+        response.headers["Cache-Control"] = "no-store"
+
+
+def _hide_server_software() -> None:
+    """aiohttp's HTTP parser answers a malformed request (400) before any application code, so before any
+    signal; those responses read the ``Server`` value from this module constant, its only hook."""
+    web_response.SERVER_SOFTWARE = SERVER_HEADER
 
 
 def setup_middlewares(app: web.Application) -> None:
+    _hide_server_software()
     app.middlewares.extend([error_middleware, input_middleware, principal_middleware, csrf_middleware])
     app.on_response_prepare.append(_security_headers)

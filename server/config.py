@@ -45,6 +45,8 @@ class LimitSettings:
     max_report_chars: int = 20000
     max_name_chars: int = 120
     login_failures_allowed: int = 5
+    # Failed logins from one client address (an IPv6 /64 counts as one), whatever the user names: stops spraying.
+    login_failures_per_address: int = 20
     login_window_s: int = 900
     signal_events_per_s: int = 50
 

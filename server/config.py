@@ -48,6 +48,9 @@ class LimitSettings:
     # Failed logins from one client address (an IPv6 /64 counts as one), whatever the user names: stops spraying.
     login_failures_per_address: int = 20
     login_window_s: int = 900
+    # A client has this long to send a request's whole head (request line and headers) from the moment its
+    # connection opens or its previous response ends; then the connection is closed (slowloris).
+    header_timeout_s: float = 10.0
     signal_events_per_s: int = 50
 
 

@@ -154,6 +154,7 @@ async def test_patient_sees_clear_help_when_devices_are_refused_or_missing(
         context = await strict.new_context(ignore_https_errors=True, permissions=[])
         page = await context.new_page()
         await page.goto(link)
+        await page.click("#join")  # the link's landing page
         await page.wait_for_selector("#check-help:not(.hidden)", timeout=15_000)
         help_text = (await page.text_content("#check-help") or "").lower()
         assert any(word in help_text for word in expected), help_text

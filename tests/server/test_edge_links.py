@@ -141,3 +141,16 @@ def test_the_window_is_configurable(tmp_path: Path) -> None:
     env = {"LUCARNE_SECRET_KEY": "c2VjcmV0" * 8, "LUCARNE_MASTER_KEY": "a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2U="}
     assert Settings.from_env(env, var_dir=tmp_path).link_opens_before_s == 24 * 3600
     assert Settings.from_env({**env, "LUCARNE_LINK_OPENS_BEFORE": "3600"}, var_dir=tmp_path).link_opens_before_s == 3600
+
+
+@SQLITE_ONLY
+async def test_a_browser_with_a_session_opens_a_link_through_the_same_page(live_server: Any) -> None:
+    """A professional testing a patient link in their own browser: the page carries their CSRF token."""
+    async with await _doctor(live_server) as doctor:
+        url = (await new_consultation(doctor))["link"]["url"]
+        page = await (await doctor.session.get(url.removeprefix(live_server.url))).text()
+        assert 'name="csrf"' in page
+        without_token = await doctor.session.post(url.removeprefix(live_server.url), data={}, allow_redirects=False)
+        assert without_token.status == 403  # a logged-in browser's POST needs its page's token
+        joined = await open_link(doctor, url)
+        assert joined.status == 303 and joined.headers["Location"] == "/visit"

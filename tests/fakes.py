@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -68,8 +68,10 @@ def _csrf_from(page: str) -> str:
 
 
 async def new_consultation(browser: Browser, name: str = "Jeanne Patient") -> dict[str, Any]:
-    """A consultation in one hour by the server's clock (its links open a day before the appointment)."""
-    starts = (browser.server.clock.now() + timedelta(hours=1)).isoformat()
+    """A consultation in one hour by the server's clock (its links open a day before the appointment); a server
+    in its own process runs on the real clock."""
+    clock = getattr(browser.server, "clock", None)
+    starts = ((clock.now() if clock is not None else datetime.now(UTC)) + timedelta(hours=1)).isoformat()
     response = await browser.api("POST", "/api/consultations", json={
         "patient_name": name, "scheduled_at": starts, "language": "fr"})
     assert response.status == 201, await response.text()

@@ -51,6 +51,8 @@ class LimitSettings:
     # A client has this long to send a request's whole head (request line and headers) from the moment its
     # connection opens or its previous response ends; then the connection is closed (slowloris).
     header_timeout_s: float = 10.0
+    # A form or JSON body (at most max_request_bytes) must arrive within this time (a slow-body slowloris).
+    body_timeout_s: float = 30.0
     signal_events_per_s: int = 50
 
 

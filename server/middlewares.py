@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
@@ -65,10 +66,20 @@ async def input_middleware(request: web.Request, handler: Handler) -> web.Stream
     check_urlencoded(query, "query string")
     if request.method in _UNSAFE and request.body_exists and not request.path.startswith("/socket.io/"):
         if request.content_type == "application/json":
-            request[json_body_key] = parse_json(await request.read())
+            request[json_body_key] = parse_json(await _read_small_body(request))
         elif request.content_type == "application/x-www-form-urlencoded":
-            check_urlencoded(await request.read(), "form")
+            check_urlencoded(await _read_small_body(request), "form")
     return await handler(request)
+
+
+async def _read_small_body(request: web.Request) -> bytes:
+    """The whole (size-bounded) body, within the body time limit: a client trickling it is answered 408."""
+    try:
+        async with asyncio.timeout(request.app[settings_key].limits.body_timeout_s):
+            return await request.read()
+    except TimeoutError:
+        # aiohttp then reads what is left for at most its lingering time (10 s) and closes the connection.
+        raise web.HTTPRequestTimeout(reason="The request took too long to arrive") from None
 
 
 @web.middleware

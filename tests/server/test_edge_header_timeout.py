@@ -102,3 +102,44 @@ async def test_each_request_of_a_kept_alive_connection_gets_the_bound_again(
         assert await reader.read() == b""  # then an idle connection is closed at the bound
     assert time.monotonic() - started < BOUND_S + 1.0
     writer.close()
+
+
+@pytest.fixture
+async def slow_body_server(db: Any, database_url: str, test_certs: Any) -> AsyncIterator[tuple[int, Any]]:
+    port = free_port()
+    settings = make_settings(database_url, port)
+    settings = replace(settings, limits=LimitSettings(body_timeout_s=BOUND_S))
+    runner = web.AppRunner(create_app(settings, clock=ManualClock()), access_log=None,
+                           **http_server_options(settings.limits.header_timeout_s))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port, ssl_context=server_ssl_context(test_certs.server_cert,
+                                                                                 test_certs.server_key))
+    await site.start()
+    try:
+        yield port, client_ssl_context(test_certs.ca_cert)
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_json_body_trickled_in_is_answered_408_within_the_bound(slow_body_server: tuple[int, Any]) -> None:
+    port, ssl = slow_body_server
+    reader, writer = await _connect(port, ssl)
+    started = time.monotonic()
+    writer.write(b"POST /api/consultations HTTP/1.1\r\nHost: localhost\r\nOrigin: https://localhost:%d\r\n"
+                 b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{" % port)
+    await writer.drain()
+    trickle = asyncio.create_task(_send_slowly(writer))
+    try:
+        async with asyncio.timeout(BOUND_S + 2):
+            head = await reader.readuntil(b"\r\n\r\n")
+    finally:
+        trickle.cancel()
+        writer.close()
+    assert head.startswith(b"HTTP/1.1 408") and time.monotonic() - started < BOUND_S + 1.0
+
+
+async def _send_slowly(writer: asyncio.StreamWriter) -> None:
+    while True:
+        await asyncio.sleep(0.2)
+        writer.write(b" ")
+        await writer.drain()

@@ -105,6 +105,7 @@ async def run(runs: int) -> dict[str, Any]:
             link = str(await regulator.text_content("#caller-link"))
             phone = await (await phone_browser.new_context(**pw.devices["Pixel 7"], ignore_https_errors=True)).new_page()
             await phone.goto(link)
+            await phone.click("#join")  # the link's landing page
             await phone.click("#accept")
             await regulator.wait_for_function("() => document.querySelector('#live').videoWidth > 0", timeout=30_000)
             captures, baselines = [], []

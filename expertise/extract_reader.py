@@ -14,8 +14,24 @@ from pathlib import Path
 from .directory_errors import ImportRefused
 from .rpps_format import Header, LineError, ValidLine, detect_encoding
 
-__all__ = ["Chunk", "open_extract", "parse_chunks", "read_chunks"]
+__all__ = ["Chunk", "open_extract", "parse_chunks", "read_chunks", "is_storable_text", "INVALID_TEXT"]
 _SAMPLE = 1 << 20
+INVALID_TEXT = "holds a character that is not valid text (a lone surrogate or a NUL), which cannot be stored"
+
+
+def is_storable_text(text: str) -> bool:
+    """False for text holding a NUL or a lone UTF-16 surrogate. A strict decoder never yields a surrogate, but a
+    faulty one would, and the database write would then fail for the whole batch. Encoding is the cheapest
+    check (about 0.2 µs for a non-ASCII line, run millions of times per national import)."""
+    if "\x00" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -55,6 +71,9 @@ def parse_chunks(path: Path, encoding: str, header_text: str, chunk_lines: int) 
             except UnicodeDecodeError:
                 rejected.append((number, f"not valid {encoding} (the encoding detected from the file's start)",
                                  raw.decode("latin-1").rstrip("\r\n")))
+                continue
+            if not is_storable_text(text):
+                rejected.append((number, INVALID_TEXT, raw.decode("latin-1").rstrip("\r\n")))
                 continue
             if not text.strip():
                 continue

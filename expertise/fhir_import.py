@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .directory_errors import ImportRefused
 from .directory_import import ImportReport, RejectFile, _Counts, _flush, _Group
+from .extract_reader import INVALID_TEXT, is_storable_text
 from .fhir import (FINESS_SYSTEM, IDNPS_SYSTEM, INSEE_COMMUNE_URL, PROFESSION_SYSTEM, RPPS_SYSTEM,
                    SAVOIR_FAIRE_SYSTEM, SIRET_SYSTEM)
 from .models import Organization
@@ -101,6 +102,10 @@ def _sort(entries: list[Any], rejects: RejectFile) -> _Entries:
                                   "Practitioner, PractitionerRole, Organization or Location", json.dumps(entry)[:500])
             continue
         assert isinstance(resource, dict)
+        text = json.dumps(resource, ensure_ascii=False)  # keeps surrogates as they are, writes NUL as \\u0000
+        if "\\u0000" in text or not is_storable_text(text):
+            rejects.write(number, f"{kind} {INVALID_TEXT}", json.dumps(resource)[:500])
+            continue
         try:
             _MODELS[kind].model_validate(resource)
         except ValidationError as exc:

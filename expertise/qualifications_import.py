@@ -27,6 +27,7 @@ from sqlalchemy.sql.schema import Table
 
 from .directory_errors import DirectoryError, ImportRefused
 from .directory_import import RejectFile, import_summary
+from .extract_reader import INVALID_TEXT, is_storable_text
 from .models import Diploma, Professional, SavoirFaire
 from .rpps_format import _normal, detect_encoding
 
@@ -232,6 +233,9 @@ class _LineReader:
                 except UnicodeDecodeError:
                     self._rejects.write(number, f"not valid {encoding} (the encoding detected from the file's start)",
                                         raw.decode("latin-1").rstrip("\r\n"))
+                    continue
+                if not is_storable_text(text):
+                    self._rejects.write(number, INVALID_TEXT, raw.decode("latin-1").rstrip("\r\n"))
                     continue
                 if not text.strip():
                     continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -80,13 +81,20 @@ class Accounts:
         return _account(user) if user is not None else None
 
     async def authenticate(self, username: str, password: str, remote: str) -> Account | None:
-        """Check a password; raise :class:`RateLimited` after too many recent failures for this name."""
+        """Check a password; raise :class:`RateLimited` after too many recent failures for this name, or from
+        this client address whatever the names tried."""
         key = f"user:{username.lower()[:80]}"
-        await self._check_rate(key)
+        address = _address_key(remote)
+        if address is not None:
+            await self._check_rate(address, self._limits.login_failures_per_address)
+        await self._check_rate(key, self._limits.login_failures_allowed)
         async with self._sessions() as session:
             user = await session.scalar(select(User).where(User.username == username.lower()))
         ok = self._verify(user.password_hash if user else self._dummy_hash, password) and bool(user and user.active)
         await self._remember(key, ok)
+        if not ok and address is not None:
+            # A success does not clear the address's failures: one valid account must not reset a spray.
+            await self._remember(address, False)
         if ok and user is not None:
             if self._hasher.check_needs_rehash(user.password_hash):
                 await self._rehash(user.id, password)
@@ -100,13 +108,13 @@ class Accounts:
         except (VerificationError, InvalidHashError):
             return False
 
-    async def _check_rate(self, key: str) -> None:
+    async def _check_rate(self, key: str, allowed: int) -> None:
         since = self._clock.now() - timedelta(seconds=self._limits.login_window_s)
         async with self._sessions() as session:
             failures = await session.scalar(
                 select(func.count()).where(LoginAttempt.key == key, LoginAttempt.at >= since, ~LoginAttempt.success)
             )
-        if (failures or 0) >= self._limits.login_failures_allowed:
+        if (failures or 0) >= allowed:
             raise RateLimited("too many failed logins; try again in a few minutes")
 
     async def _remember(self, key: str, success: bool) -> None:
@@ -121,6 +129,20 @@ class Accounts:
             user = await session.get(User, user_id)
             if user is not None:
                 user.password_hash = self._hasher.hash(password)
+
+
+def _address_key(remote: str) -> str | None:
+    """The rate-limit key of a client address: the address itself for IPv4, its /64 for IPv6 (one subscriber
+    usually holds a whole /64); None when unknown."""
+    try:
+        address = ipaddress.ip_address(remote)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return f"addr:{address.ipv4_mapped}"
+        return f"addr:{ipaddress.IPv6Network((address, 64), strict=False)}"
+    return f"addr:{address}"
 
 
 def _account(user: User) -> Account:

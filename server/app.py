@@ -65,7 +65,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     audit = AuditLog(sessions, clock)
     web_sessions = WebSessions(sessions, clock, settings.session_ttl_s)
     consultations = Consultations(sessions, clock, sealer, LinkSigner(settings.secret_key), audit,
-                                  settings.public_url, settings.link_ttl_s)
+                                  settings.public_url, settings.link_ttl_s,
+                                  opens_before_s=settings.link_opens_before_s)
     media = {"relay": settings.media_relay, "p2pTimeoutMs": int(settings.media_relay_after_s * 1000)}
     calls = CallRules(sessions, web_sessions, clock, sealer, audit, settings.ice, media,
                       route_cache_s=ROUTE_CACHE_S if settings.redis_url else SINGLE_PROCESS_ROUTE_CACHE_S)

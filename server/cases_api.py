@@ -11,7 +11,7 @@ from .context import principal_of
 from .errors import Invalid
 from .httputil import read_body, read_json, require_kind, require_professional
 from .keys import live_key, regulation_key, settings_key, web_sessions_key
-from .pages import render_error
+from .pages import render_error, render_link_landing
 from .regulation import MAX_IMAGE_BYTES, CallerRefused, NewCase
 from .sessions import COOKIE_NAME, Principal
 from .templates import render, request_language
@@ -121,15 +121,30 @@ def _professional_page(request: web.Request) -> Principal:
 
 
 # -- the caller ------------------------------------------------------------------------------------------------
+def _caller_refused(request: web.Request, refused: CallerRefused) -> web.Response:
+    t = i18n.translator(request_language(request))
+    key = "caller_other_device" if refused.code == "other_device" else f"link_{refused.code}"
+    return render_error(request, _REFUSALS.get(refused.code, 400), t(key), title_key="link_error_title")
+
+
+async def caller_landing(request: web.Request) -> web.StreamResponse:
+    """GET and HEAD of a caller link: the landing page, or why no phone can use it. Never binds the link: a
+    preview bot fetching it must not become 'the caller's phone'."""
+    try:
+        await request.app[regulation_key].check_caller_link(request.match_info["token"])
+    except CallerRefused as refused:
+        return _caller_refused(request, refused)
+    return render_link_landing(request, "caller", request_language(request))
+
+
 async def caller_link(request: web.Request) -> web.StreamResponse:
+    """POST from the landing page's button: bind the link to this phone and open the caller's session."""
     service = request.app[regulation_key]
     try:
         case_id, jti, device = await service.open_caller_link(
             request.match_info["token"], request.cookies.get(DEVICE_COOKIE), request.remote or "")
     except CallerRefused as refused:
-        t = i18n.translator(request_language(request))
-        key = "caller_other_device" if refused.code == "other_device" else f"link_{refused.code}"
-        return render_error(request, _REFUSALS.get(refused.code, 400), t(key), title_key="link_error_title")
+        return _caller_refused(request, refused)
     session = await request.app[web_sessions_key].open_for_caller(case_id, jti)
     response = web.HTTPSeeOther("/caller")
     for name, value in ((COOKIE_NAME, session), (DEVICE_COOKIE, device)):
@@ -246,7 +261,8 @@ def setup_case_routes(app: web.Application) -> None:
     app.router.add_get("/api/caller/commands", caller_commands)
     app.router.add_get("/regulation", regulation_page)
     app.router.add_get("/regulation/{case}", case_page)
-    app.router.add_get("/c/{token}", caller_link)
+    app.router.add_get("/c/{token}", caller_landing)  # also HEAD
+    app.router.add_post("/c/{token}", caller_link)
     app.router.add_get("/caller", caller_page)
     app.router.add_post("/api/caller/events", caller_event)
     app.router.add_post("/api/caller/stills", caller_still)

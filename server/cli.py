@@ -148,7 +148,7 @@ def _lan_settings(settings: Settings) -> Settings:
 
 def _run(settings: Settings, *, demo: bool, dev_certs: bool) -> int:
     from .app import create_app
-    from .runtime import freeze_startup_heap, limit_malloc_arenas, new_event_loop
+    from .runtime import freeze_startup_heap, http_server_options, limit_malloc_arenas, new_event_loop
     from .tls import server_ssl_context
 
     limit_malloc_arenas(settings.malloc_arenas)  # before any thread (SQLite connections run in threads)
@@ -168,5 +168,5 @@ def _run(settings: Settings, *, demo: bool, dev_certs: bool) -> int:
     app = create_app(settings)
     freeze_startup_heap()
     web.run_app(app, host=settings.host, port=settings.port, ssl_context=context, print=None, access_log=None,
-                loop=new_event_loop(settings.event_loop))
+                loop=new_event_loop(settings.event_loop), **http_server_options(settings.limits.header_timeout_s))
     return 0

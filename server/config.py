@@ -45,7 +45,14 @@ class LimitSettings:
     max_report_chars: int = 20000
     max_name_chars: int = 120
     login_failures_allowed: int = 5
+    # Failed logins from one client address (an IPv6 /64 counts as one), whatever the user names: stops spraying.
+    login_failures_per_address: int = 20
     login_window_s: int = 900
+    # A client has this long to send a request's whole head (request line and headers) from the moment its
+    # connection opens or its previous response ends; then the connection is closed (slowloris).
+    header_timeout_s: float = 10.0
+    # A form or JSON body (at most max_request_bytes) must arrive within this time (a slow-body slowloris).
+    body_timeout_s: float = 30.0
     signal_events_per_s: int = 50
 
 
@@ -79,6 +86,8 @@ class Settings:
     media_relay_after_s: float = 10.0
     session_ttl_s: int = 12 * 3600
     link_ttl_s: int = 24 * 3600
+    # A patient or guest link opens this long before the appointment (it used to work months ahead).
+    link_opens_before_s: int = 24 * 3600
     cookie_secure: bool = True
     # Tele-expertise deadlines per urgency ("urgent=30m/4h,routine=8h/72h"; empty = defaults) and timer polling.
     expertise_deadlines: str = ""
@@ -103,6 +112,8 @@ class Settings:
             low, high = self.media_ports
             if not 1024 <= low <= high <= 65535:
                 raise ConfigError("LUCARNE_MEDIA_PORTS must be LOW-HIGH with 1024 <= LOW <= HIGH <= 65535")
+        if self.link_opens_before_s < 0:
+            raise ConfigError("LUCARNE_LINK_OPENS_BEFORE must be a number of seconds, 0 or more")
         if not 1.0 <= self.media_relay_after_s <= 120.0:
             raise ConfigError("LUCARNE_MEDIA_RELAY_AFTER must be between 1 and 120 seconds")
 
@@ -135,6 +146,7 @@ class Settings:
             sms_gateway_url=env.get("LUCARNE_SMS_GATEWAY_URL", ""),
             sms_gateway_token=env.get("LUCARNE_SMS_GATEWAY_TOKEN", ""),
             caller_link_ttl_s=int(env.get("LUCARNE_CALLER_LINK_TTL", "1800")),
+            link_opens_before_s=int(_number(env, "LUCARNE_LINK_OPENS_BEFORE", str(24 * 3600))),
             media_hosts=_csv(env.get("LUCARNE_MEDIA_HOSTS", "")),
             expertise_deadlines=env.get("LUCARNE_EXPERTISE_DEADLINES", ""),
             expertise_timer_interval_s=float(env.get("LUCARNE_EXPERTISE_TIMER_INTERVAL", "1")),

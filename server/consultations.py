@@ -108,11 +108,13 @@ class LinkView:
 
 
 class LinkRefused(Exception):
-    """A join link cannot be exchanged; ``code`` is one of invalid, expired, revoked, used, ended."""
+    """A join link cannot be exchanged; ``code`` is one of invalid, expired, revoked, used, ended, not_yet
+    (then ``opens_at`` says when it opens)."""
 
-    def __init__(self, code: str) -> None:
+    def __init__(self, code: str, opens_at: datetime | None = None) -> None:
         super().__init__(code)
         self.code = code
+        self.opens_at = opens_at
 
 
 class Consultations:
@@ -125,6 +127,8 @@ class Consultations:
         audit: AuditLog,
         public_url: str,
         link_ttl_s: int,
+        *,
+        opens_before_s: int | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
@@ -133,6 +137,8 @@ class Consultations:
         self._audit = audit
         self._public_url = public_url.rstrip("/")
         self._link_ttl = timedelta(seconds=link_ttl_s)
+        # None: a link opens as soon as it is issued; else this long before the appointment.
+        self._opens_before = None if opens_before_s is None else timedelta(seconds=opens_before_s)
 
     # -- records ---------------------------------------------------------------------------------------------
     async def create(self, owner: Principal, new: NewConsultation) -> ConsultationView:
@@ -246,6 +252,31 @@ class Consultations:
             session.add(ConsultationEvent(consultation_id=cid, at=now, actor=caller.actor, event="link.revoked"))
         await self._record(caller, "link.revoke", cid, "ok")
 
+    async def check_link(self, token: str) -> str:
+        """The language of a join token that :meth:`exchange` would accept now, without using it or writing
+        anything (the link's landing page, which machines fetch too); :class:`LinkRefused` otherwise."""
+        now = self._clock.now()
+        try:
+            claims = self._signer.verify(token, now)
+        except LinkError as exc:
+            raise LinkRefused(exc.code) from exc
+        async with self._sessions() as session:
+            link = await session.get(JoinLink, claims.jti)
+            consultation = await session.get(Consultation, claims.consultation_id)
+        code = _refusal(link, consultation, claims)
+        if code is not None:
+            raise LinkRefused(code)
+        assert consultation is not None
+        self._check_open(consultation, now)
+        return consultation.language
+
+    def _check_open(self, consultation: Consultation, now: datetime) -> None:
+        if self._opens_before is None:
+            return
+        opens_at = consultation.scheduled_at - self._opens_before
+        if now < opens_at:
+            raise LinkRefused("not_yet", opens_at)
+
     async def exchange(self, token: str, remote: str) -> str:
         """Trade a join token for a new participant id, exactly once; raise :class:`LinkRefused` otherwise."""
         now = self._clock.now()
@@ -254,10 +285,17 @@ class Consultations:
         except LinkError as exc:
             await self._audit.record(AuditEvent("anonymous", "patient", "link.exchange", "link", exc.code, remote))
             raise LinkRefused(exc.code) from exc
+        opens_at = None
         async with self._sessions.begin() as session:
             link = await session.get(JoinLink, claims.jti, with_for_update=True)
             consultation = await session.get(Consultation, claims.consultation_id)
             code = _refusal(link, consultation, claims)
+            if code is None:
+                assert consultation is not None
+                try:
+                    self._check_open(consultation, now)
+                except LinkRefused as early:
+                    code, opens_at = early.code, early.opens_at
             if code is None:
                 assert link is not None
                 link.exchanged_at = now
@@ -283,7 +321,7 @@ class Consultations:
                 AuditEvent("anonymous", claims.role, "link.exchange", f"consultation:{claims.consultation_id}",
                            code, remote)
             )
-            raise LinkRefused(code)
+            raise LinkRefused(code, opens_at)
         await self._audit.record(
             AuditEvent(f"participant:{participant.id}", claims.role, "link.exchange",
                        f"consultation:{claims.consultation_id}", "ok", remote)

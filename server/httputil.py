@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
-from .context import principal_of
+from .context import json_body_key, principal_of
 from .errors import Forbidden, Invalid
+from .inputs import parse_json
 from .sessions import Principal
 
 __all__ = ["require_professional", "require_kind", "read_json", "read_body"]
@@ -28,12 +28,10 @@ def require_kind(request: web.Request, kind: str) -> Principal:
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
+    """The JSON object of the body, already checked by the input middleware (valid text, bounded depth)."""
     if request.content_type != "application/json":
         raise Invalid("send a JSON body (Content-Type: application/json)")
-    try:
-        data = json.loads(await request.text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Invalid("the body is not valid JSON") from exc
+    data = request[json_body_key] if json_body_key in request else parse_json(await request.read())
     if not isinstance(data, dict):
         raise Invalid("the body must be a JSON object")
     return data

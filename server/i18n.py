@@ -37,6 +37,26 @@ _PAIRS: dict[str, tuple[str, str]] = {
                   "This link was already used. Go back to the device where you opened it, or ask for a new link."),
     "link_ended": ("Cette consultation est terminée.", "This consultation has ended."),
     "link_closed": ("Ce dossier de régulation est clos.", "This emergency case is closed."),
+    "link_not_yet_title": ("Il est encore un peu tôt", "It is a little early"),
+    "link_not_yet": ("Ce lien s'ouvrira le {when} (heure de Paris). Revenez à partir de ce moment-là avec le même "
+                     "lien.",
+                     "This link opens on {when} (Paris time). Come back from then on with the same link."),
+    # The page a join or caller link first shows: nothing is used until the button is pressed (link previews
+    # in messaging apps fetch the page too). It names nobody: a preview may show it to whoever sees the chat.
+    "join_title": ("Votre téléconsultation", "Your video consultation"),
+    "join_text": ("Touchez le bouton pour rejoindre. Vous vérifierez d'abord votre caméra et votre micro, puis "
+                  "vous attendrez que votre soignant vous fasse entrer.",
+                  "Tap the button to join. You will first check your camera and microphone, then wait until "
+                  "your practitioner lets you in."),
+    "join_button": ("Rejoindre la consultation", "Join the consultation"),
+    "join_hint": ("Ce lien est personnel : ne le transférez pas.", "This link is personal: do not forward it."),
+    "caller_landing_text": ("Le SAMU vous a envoyé ce lien pour voir la situation avec la caméra de votre "
+                            "téléphone. Touchez le bouton pour continuer : vous pourrez ensuite accepter ou refuser.",
+                            "The emergency service sent you this link to see what is happening through your "
+                            "phone's camera. Tap the button to go on: you can then agree or refuse."),
+    "caller_landing_button": ("Continuer", "Continue"),
+    "caller_landing_hint": ("Ce lien ne fonctionne que sur un seul téléphone.", "This link works on one phone only."),
+    "link_opening": ("Ouverture…", "Opening…"),
     "caller_other_device": ("Ce lien a déjà été ouvert sur un autre téléphone. Le régulateur a été prévenu.",
                             "This link was already opened on another phone. The dispatcher has been told."),
     "caller_title": ("Montrer la situation au SAMU", "Show the emergency service what is happening"),

@@ -16,7 +16,8 @@ import segno
 
 from .clock import utcnow
 
-__all__ = ["Invitation", "LANGUAGES", "SMS_MAX_CHARS", "qr_svg", "sms_text", "email_text", "ics_invite"]
+__all__ = ["Invitation", "LANGUAGES", "SMS_MAX_CHARS", "qr_svg", "sms_text", "email_text", "ics_invite",
+           "spell_moment"]
 
 LANGUAGES = ("fr", "en")
 SMS_MAX_CHARS = 320
@@ -72,6 +73,11 @@ def _spell(moment: datetime, language: str) -> str:
     day, month = _DAYS[language][local.weekday()], _MONTHS[language][local.month - 1]
     joiner = "at" if language == "en" else "à"
     return f"{day} {local.day} {month} {local.year} {joiner} {local:%H:%M}"
+
+
+def spell_moment(moment: datetime, language: str) -> str:
+    """``mardi 15 janvier 2030 à 10:30`` / ``Tuesday 15 January 2030 at 10:30``, in Europe/Paris."""
+    return _spell(moment, language if language in LANGUAGES else "fr")
 
 
 def _clip(text: str, limit: int) -> str:

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
 
-from aiohttp import web
+from aiohttp import web, web_response
 
-from .context import principal_key, principal_of
+from .context import json_body_key, principal_key, principal_of
 from .errors import LucarneError
+from .inputs import check_path, check_urlencoded, parse_json
 from .keys import settings_key, web_sessions_key
 from .pages import render_error
 from .sessions import COOKIE_NAME, Principal
 
-__all__ = ["setup_middlewares", "SECURITY_HEADERS"]
+__all__ = ["setup_middlewares", "SECURITY_HEADERS", "SERVER_HEADER"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +36,10 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(self), microphone=(self), geolocation=(self)",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
+# What ``Server`` says on every response: no library, no version (aiohttp's default names both, and Python's).
+SERVER_HEADER = "Lucarne"
+# Responses under these prefixes may hold health data: no cache (browser, proxy) may keep them.
+_NO_STORE_PREFIXES = ("/api/", "/fhir/")
 
 
 @web.middleware
@@ -49,6 +55,31 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return _error_response(request, 500, "internal", "Something went wrong on our side.")
+
+
+@web.middleware
+async def input_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse text that is not valid Unicode wherever a client can put it (path, query, form or JSON body), and
+    JSON nested too deeply, before any handler sees it: one place instead of every route."""
+    path, _, query = request.raw_path.encode("utf-8", "surrogateescape").partition(b"?")
+    check_path(path, request.match_info)
+    check_urlencoded(query, "query string")
+    if request.method in _UNSAFE and request.body_exists and not request.path.startswith("/socket.io/"):
+        if request.content_type == "application/json":
+            request[json_body_key] = parse_json(await _read_small_body(request))
+        elif request.content_type == "application/x-www-form-urlencoded":
+            check_urlencoded(await _read_small_body(request), "form")
+    return await handler(request)
+
+
+async def _read_small_body(request: web.Request) -> bytes:
+    """The whole (size-bounded) body, within the body time limit: a client trickling it is answered 408."""
+    try:
+        async with asyncio.timeout(request.app[settings_key].limits.body_timeout_s):
+            return await request.read()
+    except TimeoutError:
+        # aiohttp then reads what is left for at most its lingering time (10 s) and closes the connection.
+        raise web.HTTPRequestTimeout(reason="The request took too long to arrive") from None
 
 
 @web.middleware
@@ -97,8 +128,18 @@ def _error_response(request: web.Request, status: int, code: str, message: str) 
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    response.headers["Server"] = SERVER_HEADER
+    if request.path.startswith(_NO_STORE_PREFIXES):
+        response.headers["Cache-Control"] = "no-store"
+
+
+def _hide_server_software() -> None:
+    """aiohttp's HTTP parser answers a malformed request (400) before any application code, so before any
+    signal; those responses read the ``Server`` value from this module constant, its only hook."""
+    web_response.SERVER_SOFTWARE = SERVER_HEADER
 
 
 def setup_middlewares(app: web.Application) -> None:
-    app.middlewares.extend([error_middleware, principal_middleware, csrf_middleware])
+    _hide_server_software()
+    app.middlewares.extend([error_middleware, input_middleware, principal_middleware, csrf_middleware])
     app.on_response_prepare.append(_security_headers)

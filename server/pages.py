@@ -11,11 +11,12 @@ from .audit import AuditEvent
 from .consultations import LinkRefused
 from .context import principal_of
 from .errors import RateLimited
+from .invites import spell_moment
 from .keys import accounts_key, audit_key, consultations_key, settings_key, web_sessions_key
 from .sessions import COOKIE_NAME, Principal
 from .templates import render, request_language
 
-__all__ = ["setup_page_routes", "render_error"]
+__all__ = ["setup_page_routes", "render_error", "render_link_landing"]
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +26,12 @@ _LINK_MESSAGES = {
     "revoked": ("link_revoked", 410),
     "used": ("link_used", 410),
     "ended": ("link_ended", 410),
+    "not_yet": ("link_not_yet", 403),
+}
+# Landing page texts per link kind: (title, text, button, hint).
+_LANDINGS = {
+    "join": ("join_title", "join_text", "join_button", "join_hint"),
+    "caller": ("caller_title", "caller_landing_text", "caller_landing_button", "caller_landing_hint"),
 }
 
 
@@ -122,14 +129,51 @@ async def consultation_room(request: web.Request) -> web.StreamResponse:
     })
 
 
+def render_link_landing(request: web.Request, kind: str, lang: str) -> web.Response:
+    """The first page of a join (``join``) or caller (``caller``) link: words and one button whose POST uses the
+    link. A plain script could post by itself, but some preview fetchers run scripts; none presses a button."""
+    t = i18n.translator(lang)
+    title, text, button, hint = (t(key) for key in _LANDINGS[kind])
+    principal = _principal(request)
+    response = render(request, "link.html", {
+        "title": title, "text": text, "button": button, "hint": hint,
+        "csrf": principal.csrf_token if principal is not None else "",
+    }, lang=lang)
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+def _link_language(request: web.Request, language: str) -> str:
+    """The link's own language unless the visitor switched it on the page."""
+    return request_language(request, default=language) if "lang" in request.query else language
+
+
+def _link_refused(request: web.Request, refused: LinkRefused) -> web.Response:
+    key, status = _LINK_MESSAGES.get(refused.code, ("link_invalid", 400))
+    lang = request_language(request)
+    t = i18n.translator(lang)
+    if refused.code == "not_yet" and refused.opens_at is not None:
+        message = t(key).replace("{when}", spell_moment(refused.opens_at, lang))
+        return render_error(request, status, message, title_key="link_not_yet_title")
+    return render_error(request, status, t(key), title_key="link_error_title")
+
+
+async def join_page(request: web.Request) -> web.StreamResponse:
+    """GET and HEAD of a join link: the landing page, or why the link cannot be used. Never uses the link."""
+    try:
+        language = await request.app[consultations_key].check_link(request.match_info["token"])
+    except LinkRefused as refused:
+        return _link_refused(request, refused)
+    return render_link_landing(request, "join", _link_language(request, language))
+
+
 async def exchange_link(request: web.Request) -> web.StreamResponse:
+    """POST from the landing page's button: use the link, open the participant's session."""
     token = request.match_info["token"]
     try:
         participant_id = await request.app[consultations_key].exchange(token, _remote(request))
     except LinkRefused as refused:
-        key, status = _LINK_MESSAGES.get(refused.code, ("link_invalid", 400))
-        t = i18n.translator(request_language(request))
-        return render_error(request, status, t(key), title_key="link_error_title")
+        return _link_refused(request, refused)
     session_token = await request.app[web_sessions_key].open_for_participant(participant_id)
     response = web.HTTPSeeOther("/visit")
     _set_session_cookie(request, response, session_token)
@@ -161,6 +205,7 @@ def setup_page_routes(app: web.Application) -> None:
     app.router.add_post("/logout", logout)
     app.router.add_get("/console", console)
     app.router.add_get("/console/c/{cid}", consultation_room)
-    app.router.add_get("/j/{token}", exchange_link)
+    app.router.add_get("/j/{token}", join_page)  # also HEAD
+    app.router.add_post("/j/{token}", exchange_link)
     app.router.add_get("/visit", visit)
     app.router.add_get("/healthz", healthz)

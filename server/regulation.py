@@ -231,6 +231,23 @@ class RegulationCases:
         await self.record(case_id, caller.actor, "link.sent", {"jti": link.jti})
         return True
 
+    async def check_caller_link(self, token: str) -> None:
+        """Raise :class:`CallerRefused` for a caller link that no device may open (invalid, expired, revoked,
+        closed case), without binding it or writing anything: the link's landing page, which preview bots fetch
+        too. Whether this device may open it is decided by :meth:`open_caller_link`."""
+        try:
+            claims = self._signer.verify(token, self._clock.now())
+        except LinkError as exc:
+            raise CallerRefused(exc.code) from exc
+        if claims.role != "caller":
+            raise CallerRefused("invalid")
+        async with self._sessions() as session:
+            link = await session.get(CallerLink, claims.jti)
+            case = await session.get(RegulationCase, claims.consultation_id)
+        code, _ = _caller_refusal(link, case, None)
+        if code is not None and code != "other_device":
+            raise CallerRefused(code)
+
     async def open_caller_link(self, token: str, device_secret: str | None, remote: str) -> tuple[str, str, str]:
         """Check a caller link on this device. Returns ``(case_id, jti, device_secret)``; the secret is new on
         first use and must come back on every later visit from the same device."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -14,7 +15,7 @@ from yarl import URL
 from server.accounts import Accounts
 from server.keys import accounts_key
 
-__all__ = ["Browser", "make_user", "new_consultation", "join_as_patient", "SocketPeer"]
+__all__ = ["Browser", "make_user", "new_consultation", "join_as_patient", "open_link", "SocketPeer"]
 
 
 async def make_user(server: Any, username: str = "drhouse", role: str = "practitioner",
@@ -67,16 +68,30 @@ def _csrf_from(page: str) -> str:
 
 
 async def new_consultation(browser: Browser, name: str = "Jeanne Patient") -> dict[str, Any]:
+    """A consultation in one hour by the server's clock (its links open a day before the appointment); a server
+    in its own process runs on the real clock."""
+    clock = getattr(browser.server, "clock", None)
+    starts = ((clock.now() if clock is not None else datetime.now(UTC)) + timedelta(hours=1)).isoformat()
     response = await browser.api("POST", "/api/consultations", json={
-        "patient_name": name, "scheduled_at": "2030-01-15T10:30:00+01:00", "language": "fr"})
+        "patient_name": name, "scheduled_at": starts, "language": "fr"})
     assert response.status == 201, await response.text()
     return await response.json()  # type: ignore[no-any-return]
 
 
+async def open_link(browser: Browser, link_url: str) -> aiohttp.ClientResponse:
+    """Open a join or caller link as a person does: its landing page, then the button (the form's POST)."""
+    path = link_url.removeprefix(browser.server.url)
+    landing = await browser.session.get(path, allow_redirects=False)
+    page = await landing.text()
+    if landing.status != 200 or 'id="link-form"' not in page:
+        return landing  # a refusal page: nothing to press
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+    return await browser.session.post(path, data={"csrf": csrf.group(1)} if csrf else {}, allow_redirects=False)
+
+
 async def join_as_patient(server: Any, link_url: str) -> Browser:
     browser = Browser(server)
-    path = link_url.removeprefix(server.url)
-    response = await browser.session.get(path, allow_redirects=False)
+    response = await open_link(browser, link_url)
     assert response.status == 303, await response.text()
     assert response.headers["Location"] == "/visit"
     return browser

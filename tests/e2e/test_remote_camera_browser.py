@@ -66,6 +66,7 @@ async def test_caller_streams_two_professionals_watch_and_the_server_captures(
             **pw.devices["Pixel 7"], ignore_https_errors=True, permissions=["geolocation"],
             geolocation={"latitude": 45.76404, "longitude": 4.83566, "accuracy": 35})).new_page()
         await phone.goto(link)
+        await phone.click("#join")  # the link's landing page: the link binds to this phone only on this tap
         await phone.wait_for_url("**/caller")
         await phone.click("#accept")
         await phone.wait_for_function("() => window.lucarne && window.lucarne.connection === 'connected'",
@@ -117,7 +118,10 @@ async def test_caller_streams_two_professionals_watch_and_the_server_captures(
         assert (await regulator.evaluate(API, ["GET", f"/api/cases/{case_id}", None]))["body"]["viewers"] == 1
 
         second = await (await caller_browser.new_context(ignore_https_errors=True)).new_page()
-        refused = await second.goto(link)
+        await second.goto(link)
+        async with second.expect_navigation() as navigation:
+            await second.click("#join")
+        refused = await navigation.value
         assert refused is not None and refused.status == 409
 
         timeline = await regulator.evaluate(API, ["GET", f"/api/cases/{case_id}/timeline", None])

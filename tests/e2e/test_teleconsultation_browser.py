@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -40,6 +42,12 @@ async def wait_frames_above(page: Any, floor: int, timeout_s: float) -> int:
                          f"{await page.evaluate('() => window.lucarne.log.slice(-40)')}")
 
 
+def soon() -> str:
+    """Half an hour from now, as the console's datetime-local field takes it (Paris time): a link opens only
+    shortly before its appointment."""
+    return (datetime.now(ZoneInfo("Europe/Paris")) + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M")
+
+
 async def open_consultation(page: Any, url: str, patient_name: str = "Jeanne Test") -> str:
     await page.goto(f"{url}/login")
     await page.fill("#username", "medecin")
@@ -47,7 +55,7 @@ async def open_consultation(page: Any, url: str, patient_name: str = "Jeanne Tes
     await page.click("#login")
     await page.wait_for_url("**/console")
     await page.fill("input[name=patient_name]", patient_name)
-    await page.fill("input[name=scheduled_at]", "2030-01-15T10:30")
+    await page.fill("input[name=scheduled_at]", soon())
     await page.click("#create")
     await page.wait_for_url("**/console/c/*")
     await page.wait_for_function("() => document.querySelector('#link-url').textContent.startsWith('https://')")
@@ -56,6 +64,7 @@ async def open_consultation(page: Any, url: str, patient_name: str = "Jeanne Tes
 
 async def patient_reaches_waiting_room(page: Any, link: str) -> None:
     await page.goto(link)
+    await page.click("#join")  # the link's landing page: opening a link uses nothing until this tap
     await page.wait_for_url("**/visit")
     await page.wait_for_selector("#continue:not([disabled])", timeout=15_000)
     await page.click("#continue")
@@ -145,6 +154,7 @@ async def test_patient_sees_clear_help_when_devices_are_refused_or_missing(
         context = await strict.new_context(ignore_https_errors=True, permissions=[])
         page = await context.new_page()
         await page.goto(link)
+        await page.click("#join")  # the link's landing page
         await page.wait_for_selector("#check-help:not(.hidden)", timeout=15_000)
         help_text = (await page.text_content("#check-help") or "").lower()
         assert any(word in help_text for word in expected), help_text

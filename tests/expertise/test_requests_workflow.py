@@ -8,7 +8,7 @@ import pytest
 
 from expertise import AnswerReport, BillingLimitReached, InvalidRequest, NewRequest, RequestForbidden
 from tests.expertise.requests_support import GP, Harness, expert, harness, request_body
-from tests.fakes import Browser
+from tests.fakes import Browser, open_link
 from tests.expertise.test_requests_http import API, _create, _login, _people
 
 __all__ = ["harness"]
@@ -79,7 +79,7 @@ async def test_escalation_to_a_teleconsultation_with_both_professionals(live_ser
         link = theirs["consultation_link"]
         assert link.startswith(live_server.url + "/j/")
         async with Browser(live_server) as call_tab:  # the link opens the call in its own session
-            joined = await call_tab.session.get(link.removeprefix(live_server.url), allow_redirects=False)
+            joined = await open_link(call_tab, link)
             assert joined.status == 303
         # Answer, then the outcome: the referral was avoided thanks to the video consultation.
         await near.api("POST", f"{API}/{rid}/answer", json={"opinion": "Vu en visio", "consultation_needed":

@@ -7,7 +7,7 @@ from typing import Any
 
 from PIL import Image
 
-from tests.fakes import Browser, join_as_patient, make_user, new_consultation
+from tests.fakes import Browser, join_as_patient, make_user, new_consultation, open_link
 
 CASE = {"case_number": "SAMU69-0001", "caller_phone": "+33 6 00 00 00 01", "reason": "Détresse respiratoire"}
 
@@ -34,11 +34,11 @@ async def test_case_caller_link_photo_and_timeline(live_server: Any) -> None:
         case_id, link = body["case"]["id"], body["link"]
         path = link["url"].removeprefix(live_server.url)
 
-        opened = await phone.session.get(path, allow_redirects=False)
+        opened = await open_link(phone, path)
         assert opened.status == 303 and opened.headers["Location"] == "/caller"
         assert (await phone.session.get("/caller")).status == 200
-        assert (await phone.session.get(path, allow_redirects=False)).status == 303  # same phone may reload
-        refused = await second_phone.session.get(path, allow_redirects=False)
+        assert (await open_link(phone, path)).status == 303  # same phone may reload
+        refused = await open_link(second_phone, path)
         assert refused.status == 409 and "Traceback" not in await refused.text()
 
         page = await (await phone.session.get("/caller")).text()
@@ -94,7 +94,7 @@ async def test_a_large_photo_arrives_whole_and_an_oversized_one_is_refused(live_
 
     async with await _regulator(live_server) as regulator, Browser(live_server) as phone:
         body = await (await regulator.api("POST", "/api/cases", json=CASE)).json()
-        await phone.session.get(body["link"]["url"].removeprefix(live_server.url), allow_redirects=False)
+        await open_link(phone, body["link"]["url"])
         page = await (await phone.session.get("/caller")).text()
         phone.csrf = re.search(r'"csrf":\s*"([^"]+)"', page).group(1)  # type: ignore[union-attr]
         # Noise does not compress: a 1200x900 PNG of it is about 3 MiB, far more than one network read.

@@ -12,7 +12,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from PIL import Image
 
 from server.keys import live_key
-from tests.fakes import Browser, make_user
+from tests.fakes import Browser, make_user, open_link
 from tests.media.test_peers import QUADRANTS, QuadrantTrack
 
 
@@ -22,7 +22,7 @@ async def _open_case(live_server: Any, regulator: Browser, phone: Browser, numbe
     created = await (await regulator.api("POST", "/api/cases", json={
         "case_number": number, "caller_phone": "+33600000000", "reason": ""})).json()
     case_id, link = created["case"]["id"], created["link"]["url"]
-    await phone.session.get(link.removeprefix(live_server.url))
+    await open_link(phone, link)
     phone.csrf = re.search(r'"csrf":\s*"([^"]+)"', await (await phone.session.get("/caller")).text()).group(1)  # type: ignore[union-attr]
     return str(case_id)
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 
 from server.keys import db_key
-from tests.fakes import Browser, make_user, new_consultation
+from tests.fakes import Browser, make_user, new_consultation, open_link
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,12 +60,16 @@ async def test_patient_page_speaks_the_consultation_language(live_server: Any) -
     await make_user(live_server)
     async with Browser(live_server) as doctor:
         await doctor.login()
+        starts = (live_server.clock.now() + timedelta(hours=1)).isoformat()
         response = await doctor.api("POST", "/api/consultations", json={
-            "patient_name": "John Smith", "scheduled_at": "2030-01-15T10:30:00+00:00", "language": "en"})
+            "patient_name": "John Smith", "scheduled_at": starts, "language": "en"})
         link = (await response.json())["link"]
         assert "Video consultation" in link["sms_text"]
         async with Browser(live_server) as patient:
             path = link["url"].removeprefix(live_server.url)
-            page = await patient.session.get(path, headers={"Accept-Language": "fr-FR"})
+            landing = await patient.session.get(path, headers={"Accept-Language": "fr-FR"})
+            assert '<html lang="en">' in await landing.text()
+            assert (await open_link(patient, link["url"])).status == 303
+            page = await patient.session.get("/visit", headers={"Accept-Language": "fr-FR"})
             html = await page.text()
             assert '<html lang="en">' in html and "Let&#39;s check your camera" in html

@@ -47,6 +47,19 @@ class LimitSettings:
     login_failures_allowed: int = 5
     login_window_s: int = 900
     signal_events_per_s: int = 50
+    # SDP offers the server answers itself (live view, relay): see media/sdp.py.
+    max_sdp_media_sections: int = 8
+    max_sdp_candidates: int = 64
+    # Server-side peers (media/settings.py PeerLimits): the process holds at most max_server_peers, of which
+    # the last server_peers_for_publishers are kept for callers and relayed publishers; each professional or
+    # participant watches at most max_viewers_per_member videos, each case / consultation has at most
+    # max_viewers_per_case viewers or relay subscribers. A refusal says to retry after peer_retry_after_s.
+    max_server_peers: int = 64
+    server_peers_for_publishers: int = 16
+    max_publishers_per_member: int = 8
+    max_viewers_per_member: int = 4
+    max_viewers_per_case: int = 16
+    peer_retry_after_s: int = 10
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,10 @@ class PeerRegistry:
         except Exception as exc:
             # aiortc raises ValueError, OperationError, InvalidStateError, AttributeError or an AssertionError on
             # offers it cannot use: every one is a refusal of this offer, never a server error.
+            replaced = self._peers.get(peer_id) is not peer
             await self._discard(peer_id, peer)
+            if replaced:
+                raise NegotiationFailed("a newer offer for the same connection replaced this one") from exc
             logger.info("peer %s: offer refused by aiortc: %r", peer_id, exc)
             raise NegotiationFailed(f"cannot negotiate with this offer: {exc or type(exc).__name__}") from exc
         except BaseException:

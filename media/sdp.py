@@ -4,7 +4,8 @@ aiortc parses SDP with ``assert`` and bare ``int()`` calls and checks the DTLS f
 runs, so a malformed offer surfaced as an ``AssertionError`` (a 500 / ``internal``) or as a peer answered and then
 failed in the background. :func:`check_offer` refuses such offers with :class:`InvalidSdp` and a message that names
 the line: size, UTF-8 text, the ``x=value`` line grammar, the DTLS fingerprint (present in every media section,
-a supported hash, a digest of the right length, one value per hash), the setup role, payload types 0–127,
+a supported hash, a digest of the right length, one value per hash), the setup role, the ICE credentials, the
+direction and rtcp-mux of RTP sections, payload types 0–127,
 well-formed ``a=candidate`` lines, and bounded media sections and candidates. Last, aiortc's own parser must
 accept the text: anything it raises is a refusal too.
 """
@@ -57,6 +58,10 @@ _SETUP = frozenset({"actpass", "active", "passive"})
 _FOUNDATION = re.compile(r"^[A-Za-z0-9+/]{1,32}$")
 _ADDRESS = re.compile(r"^[A-Za-z0-9.:_-]{1,255}$")
 _CANDIDATE_TYPES = frozenset({"host", "srflx", "prflx", "relay"})
+_DIRECTIONS = frozenset({"sendrecv", "sendonly", "recvonly", "inactive"})
+# What aiortc needs in each media section (at session level for the ICE credentials) or it fails to answer.
+_REQUIRED = {"ice-ufrag": "an ICE user name", "ice-pwd": "an ICE password"}
+_REQUIRED_RTP = {"direction": "a direction (sendrecv, sendonly, recvonly or inactive)", "rtcp-mux": "rtcp-mux"}
 _INTEGER_ATTRIBUTES = {"ssrc": 0xFFFFFFFF, "sctp-port": 65535, "max-message-size": 2**53, "rtcp": 65535}
 
 
@@ -70,6 +75,7 @@ class _Section:
     setup: str | None = None
     rtpmap: set[int] = field(default_factory=set)
     fmtp: list[int] = field(default_factory=list)
+    flags: set[str] = field(default_factory=set)  # present attributes among _REQUIRED
 
     def where(self) -> str:
         return "at session level" if self.index == 0 else f"in media section {self.index} ({self.kind})"
@@ -151,7 +157,13 @@ def _attribute(number: int, line: str, section: _Section) -> bool:
     if name == "candidate":
         _candidate(number, value)
         return True
-    if name == "fingerprint":
+    if name in _DIRECTIONS:
+        section.flags.add("direction")
+    elif name in _REQUIRED or name == "rtcp-mux":
+        if name != "rtcp-mux" and not value:
+            raise InvalidSdp(f"SDP line {number}: {name} is empty")
+        section.flags.add(name)
+    elif name == "fingerprint":
         _fingerprint(number, value, section)
     elif name == "setup":
         if value not in _SETUP:
@@ -256,6 +268,10 @@ def _check_transport(session: _Section, media: list[_Section]) -> dict[str, str]
             raise InvalidSdp(f"no sha-256, sha-384 or sha-512 fingerprint {section.where()}")
         if (section.setup or session.setup) is None:
             raise InvalidSdp(f"the offer has no a=setup {section.where()}")
+        required = {**_REQUIRED, **(_REQUIRED_RTP if section.rtp else {})}
+        for flag, what in required.items():
+            if flag not in section.flags | (session.flags & set(_REQUIRED)):
+                raise InvalidSdp(f"the offer lacks {what} {section.where()}")
         for algorithm, digest in section.fingerprints.items():
             if everything.setdefault(algorithm, digest) != digest:
                 raise InvalidSdp(f"the offer holds two different {algorithm} fingerprints")

@@ -26,7 +26,7 @@ from typing import Any
 
 from media import FORWARDED_CODECS, ForwardingSource, ForwardTrack, MediaError, MediaStreamTrack, NegotiationFailed
 from media import PeerClaim, PeerLimitReached, PeerRegistry
-from signaling import InvalidMessage, Member, RateLimited, WrongState
+from signaling import InvalidMessage, Member, RateLimited, SignalingError, WrongState
 
 from .calls import CallRules
 
@@ -35,6 +35,12 @@ __all__ = ["CallRelay", "RELAY_MODES"]
 logger = logging.getLogger(__name__)
 
 RELAY_MODES = ("auto", "always", "never")
+
+
+class _Busy(SignalingError):
+    """The process holds as many server-side peers as it may (``PeerLimits.max_peers``), for everybody."""
+
+    code = "busy"
 
 
 @dataclass
@@ -128,7 +134,8 @@ class CallRelay:
             raise InvalidMessage(str(exc)) from exc
         except PeerLimitReached as exc:
             self._undo(peer_id, leg, previous)
-            raise RateLimited(f"{exc} (try again in {exc.retry_after_s} seconds)") from exc
+            refusal = _Busy if exc.scope == "process" else RateLimited
+            raise refusal(f"{exc} (try again in {exc.retry_after_s} seconds)") from exc
         except BaseException as exc:
             self._undo(peer_id, leg, previous)
             if isinstance(exc, MediaError):

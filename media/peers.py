@@ -102,7 +102,8 @@ class PeerRegistry:
             replaced = self._peers.get(peer_id) is not peer
             await self._discard(peer_id, peer)
             if replaced:
-                raise NegotiationFailed("a newer offer for the same connection replaced this one") from exc
+                raise NegotiationFailed("the connection was closed or replaced by a newer offer while this one "
+                                        "was being answered") from exc
             logger.info("peer %s: offer refused by aiortc: %r", peer_id, exc)
             raise NegotiationFailed(f"cannot negotiate with this offer: {exc or type(exc).__name__}") from exc
         except BaseException:

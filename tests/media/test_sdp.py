@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from media import InvalidSdp, NegotiationFailed, PeerRegistry, SdpLimits, check_offer
-from tests.media.sdp_corpus import CHROME_OFFER, corpus
+from tests.media.sdp_corpus import CHROME_OFFER, FIREFOX_OFFER, corpus
 from tests.media.test_peers import QuadrantTrack
 
 
@@ -49,6 +49,8 @@ def test_browser_and_aiortc_offers_are_accepted(valid_offer: str) -> None:
     chrome = check_offer(CHROME_OFFER)
     assert chrome.media_kinds == ("video", "audio") and chrome.candidates == 4
     assert set(chrome.fingerprints) == {"sha-256"}
+    firefox = check_offer(FIREFOX_OFFER)  # fingerprint and ICE options at session level
+    assert firefox.media_kinds == ("video", "audio") and firefox.candidates == 2
     assert check_offer(valid_offer).media_kinds == ("video",)
     assert check_offer(valid_offer.replace("\r\n", "\n")).candidates >= 1  # bare line feeds are tolerated
 

@@ -117,7 +117,8 @@ async def test_an_offer_aiortc_rejects_after_the_check_is_a_clear_refusal(regist
 _LINE_EDITS = st.sampled_from(["", " ", ":", "a=", "-1", "99999", "sha-256", "typ", "\x00", "é", "\udcff", "\r\n"])
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_random_mutations_are_accepted_or_refused_never_crash(valid_offer: str, data: st.DataObject) -> None:
     lines = valid_offer.split("\r\n")

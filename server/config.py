@@ -118,6 +118,11 @@ class Settings:
                 raise ConfigError("LUCARNE_MEDIA_PORTS must be LOW-HIGH with 1024 <= LOW <= HIGH <= 65535")
         if not 1.0 <= self.media_relay_after_s <= 120.0:
             raise ConfigError("LUCARNE_MEDIA_RELAY_AFTER must be between 1 and 120 seconds")
+        limits = self.limits
+        if not 0 <= limits.server_peers_for_publishers < limits.max_server_peers:
+            raise ConfigError("server_peers_for_publishers must be smaller than max_server_peers")
+        if min(limits.max_publishers_per_member, limits.max_viewers_per_member, limits.max_viewers_per_case) < 1:
+            raise ConfigError("the server-peer caps per member and per case must be at least 1")
 
     @property
     def origins(self) -> tuple[str, ...]:

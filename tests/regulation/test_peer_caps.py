@@ -13,7 +13,7 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.config import LimitSettings
+from server.config import ConfigError, LimitSettings
 from server.db import SessionFactory
 from server.keys import live_key
 from tests.conftest import LiveServer, free_port, make_settings, serve
@@ -186,3 +186,9 @@ async def test_the_process_cap_refuses_clearly_and_keeps_room_for_callers(capped
         finally:
             for viewer in viewers:
                 await viewer.session.close()
+
+
+def test_peer_caps_are_checked_at_start_up(tmp_path: Any) -> None:
+    for bad in (LimitSettings(max_server_peers=4, server_peers_for_publishers=4), LimitSettings(max_viewers_per_case=0)):
+        with pytest.raises(ConfigError, match="server-peer|server_peers_for_publishers"):
+            make_settings(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", free_port(), limits=bad)

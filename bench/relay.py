@@ -46,9 +46,9 @@ def loopback_only() -> None:
 async def serve(mode: str) -> None:
     from aiortc.contrib.media import MediaRelay
 
-    from media import ForwardingSource, MediaSettings, PeerRegistry
+    from media import ForwardingSource, MediaSettings, PeerLimits, PeerRegistry
 
-    registry = PeerRegistry(MediaSettings(host_addresses=("127.0.0.1",), max_peers=256))
+    registry = PeerRegistry(MediaSettings(host_addresses=("127.0.0.1",), limits=PeerLimits(max_peers=256)))
     relay = MediaRelay()
     published: dict[str, asyncio.Future[Any]] = {}
     loop = asyncio.get_running_loop()

@@ -3,6 +3,9 @@
 A peer is closed when its connection fails or closes, when the host hangs it up, and at shutdown; every close
 runs under a timeout (``pc.close()`` can hang, aiortc#283) and cancels the peer's tasks. aiortc does not trickle
 ICE, so the answer is returned once gathering completes (full SDP).
+
+Before a peer exists its offer is checked (``media/sdp.py``) and its claim must fit the caps of
+:class:`PeerLimits` (``media/admission.py``); an offer aiortc still rejects closes the half-made peer at once.
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ from aiortc import (
 )
 from aiortc.sdp import SessionDescription
 
-from .errors import MediaError, NegotiationFailed, PeerNotFound
+from .admission import PeerClaim, check_room
+from .errors import NegotiationFailed, PeerNotFound
 from .ports import use_port_range
+from .sdp import check_offer
 from .settings import MediaSettings
 
-__all__ = ["PeerRegistry", "TrackHandler"]
+__all__ = ["PeerRegistry", "TrackHandler", "PeerClaim"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +38,7 @@ TrackHandler = Callable[[str, MediaStreamTrack], Awaitable[None]]
 @dataclass
 class _Peer:
     pc: RTCPeerConnection
+    claim: PeerClaim
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     on_close: Callable[[], None] | None = None
 
@@ -58,7 +64,7 @@ class PeerRegistry:
 
     async def answer(self, peer_id: str, offer_sdp: str, on_track: TrackHandler,
                      send: tuple[MediaStreamTrack, ...] = (), *, codecs: Mapping[str, str] | None = None,
-                     on_close: Callable[[], None] | None = None) -> str:
+                     on_close: Callable[[], None] | None = None, claim: PeerClaim | None = None) -> str:
         """Create the peer for ``peer_id`` (replacing any previous one) and return the SDP answer.
 
         :param on_track: called with each track the remote side sends.
@@ -66,13 +72,18 @@ class PeerRegistry:
         :param codecs: kind → MIME type (``{"video": "video/VP8"}``) every m-line of that kind must negotiate
             first, or the offer is refused (encoded forwarding cannot change codecs).
         :param on_close: called once when the peer is closed, whatever closed it.
+        :param claim: whom the peer is for, held to the caps of ``MediaSettings.limits``
+            (:class:`PeerLimitReached`); without one, only the process cap applies.
+        :raises InvalidSdp: the offer is malformed (checked before aiortc sees it; nothing is created).
+        :raises NegotiationFailed: aiortc could not answer it (the half-made peer is closed).
         """
-        self._check_offer(offer_sdp)
-        if len(self._peers) >= self._settings.max_peers and peer_id not in self._peers:
-            raise MediaError("too many server-side peers")
+        check_offer(offer_sdp, self._settings.sdp)
+        claim = claim or PeerClaim.unnamed(peer_id)
+        self._check_room(peer_id, claim)
         await self.close(peer_id)
+        self._check_room(peer_id, claim)  # again: other answers may have taken the room while closing
         config = RTCConfiguration(iceServers=[RTCIceServer(urls=url) for url in self._settings.ice_servers])
-        peer = _Peer(RTCPeerConnection(config), on_close=on_close)
+        peer = _Peer(RTCPeerConnection(config), claim, on_close=on_close)
         self._peers[peer_id] = peer
         self._watch(peer_id, peer, on_track)
         try:
@@ -82,25 +93,37 @@ class PeerRegistry:
                     peer.pc.addTrack(track)
                 await peer.pc.setLocalDescription(await peer.pc.createAnswer())
             _check_codecs(peer.pc.localDescription.sdp, codecs or {})
-        except (ValueError, TypeError, TimeoutError) as exc:
-            await self.close(peer_id)
-            raise NegotiationFailed(f"cannot negotiate with this offer: {exc}") from exc
+        except TimeoutError as exc:
+            await self._discard(peer_id, peer)
+            raise NegotiationFailed("the offer could not be answered in time") from exc
+        except Exception as exc:
+            # aiortc raises ValueError, OperationError, InvalidStateError, AttributeError or an AssertionError on
+            # offers it cannot use: every one is a refusal of this offer, never a server error.
+            replaced = self._peers.get(peer_id) is not peer
+            await self._discard(peer_id, peer)
+            if replaced:
+                raise NegotiationFailed("the connection was closed or replaced by a newer offer while this one "
+                                        "was being answered") from exc
+            logger.info("peer %s: offer refused by aiortc: %r", peer_id, exc)
+            raise NegotiationFailed(f"cannot negotiate with this offer: {exc or type(exc).__name__}") from exc
         except BaseException:
-            await self.close(peer_id)
+            await self._discard(peer_id, peer)
             raise
         return peer.pc.localDescription.sdp
 
-    def _check_offer(self, sdp: str) -> None:
-        if not isinstance(sdp, str) or not sdp.startswith("v=0"):
-            raise NegotiationFailed("not an SDP offer")
-        if len(sdp.encode()) > self._settings.max_sdp_bytes:
-            raise NegotiationFailed(f"SDP larger than {self._settings.max_sdp_bytes} bytes")
-        try:
-            media = SessionDescription.parse(sdp).media
-        except (ValueError, KeyError, IndexError) as exc:
-            raise NegotiationFailed(f"malformed SDP offer: {exc}") from exc
-        if not any(m.kind in ("audio", "video") for m in media):
-            raise NegotiationFailed("the offer has no audio or video")
+    def _check_room(self, peer_id: str, claim: PeerClaim) -> None:
+        check_room((peer.claim for other, peer in self._peers.items() if other != peer_id), claim,
+                   self._settings.limits)
+
+    async def _discard(self, peer_id: str, peer: _Peer) -> None:
+        """Close ``peer`` if it is still the one registered under ``peer_id`` (a newer answer may have replaced
+        it: that one must survive), and close its connection in any case."""
+        if self._peers.get(peer_id) is peer:
+            await self.close(peer_id)
+        else:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(self._settings.close_timeout_s):
+                    await peer.pc.close()
 
     def _watch(self, peer_id: str, peer: _Peer, on_track: TrackHandler) -> None:
         @peer.pc.on("track")

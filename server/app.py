@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from expertise import Directory, DirectoryFhir, Profiles
-from media import MediaSettings, PeerRegistry
+from media import MediaSettings, PeerLimits, PeerRegistry, SdpLimits
 from signaling import CallSignaling, Limits
 
 from .accounts import Accounts
@@ -55,6 +55,19 @@ def _signaling_limits(settings: Settings) -> Limits:
                   signal_events_per_s=limits.signal_events_per_s)
 
 
+def _media_settings(settings: Settings) -> MediaSettings:
+    limits = settings.limits
+    return MediaSettings(
+        host_addresses=settings.media_hosts, port_range=settings.media_ports,
+        sdp=SdpLimits(max_bytes=limits.max_sdp_bytes, max_media_sections=limits.max_sdp_media_sections,
+                      max_candidates=limits.max_sdp_candidates),
+        limits=PeerLimits(max_peers=limits.max_server_peers, publisher_reserve=limits.server_peers_for_publishers,
+                          max_publishers_per_member=limits.max_publishers_per_member,
+                          max_subscribers_per_member=limits.max_viewers_per_member,
+                          max_subscribers_per_group=limits.max_viewers_per_case,
+                          retry_after_s=limits.peer_retry_after_s))
+
+
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     """Build the Lucarne application. The database must already be migrated (``lucarne migrate``)."""
     clock = clock or SystemClock()
@@ -74,7 +87,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
                                  BlobStore(settings.data_dir / "blobs", sealer), _notifier(settings),
                                  settings.public_url, settings.caller_link_ttl_s)
     # One registry owns every server-side peer of the process (live views and relayed calls alike).
-    peers = PeerRegistry(MediaSettings(host_addresses=settings.media_hosts, port_range=settings.media_ports))
+    peers = PeerRegistry(_media_settings(settings))
     relay = CallRelay(peers, calls)
     manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
     signaling = CallSignaling(calls, origins=settings.origins, limits=_signaling_limits(settings),

@@ -54,6 +54,19 @@ class LimitSettings:
     # A form or JSON body (at most max_request_bytes) must arrive within this time (a slow-body slowloris).
     body_timeout_s: float = 30.0
     signal_events_per_s: int = 50
+    # SDP offers the server answers itself (live view, relay): see media/sdp.py.
+    max_sdp_media_sections: int = 8
+    max_sdp_candidates: int = 64
+    # Server-side peers (media/settings.py PeerLimits): the process holds at most max_server_peers, of which
+    # the last server_peers_for_publishers are kept for callers and relayed publishers; each professional or
+    # participant watches at most max_viewers_per_member videos, each case / consultation has at most
+    # max_viewers_per_case viewers or relay subscribers. A refusal says to retry after peer_retry_after_s.
+    max_server_peers: int = 64
+    server_peers_for_publishers: int = 16
+    max_publishers_per_member: int = 8
+    max_viewers_per_member: int = 4
+    max_viewers_per_case: int = 16
+    peer_retry_after_s: int = 10
 
 
 @dataclass(frozen=True)
@@ -116,6 +129,11 @@ class Settings:
             raise ConfigError("LUCARNE_LINK_OPENS_BEFORE must be a number of seconds, 0 or more")
         if not 1.0 <= self.media_relay_after_s <= 120.0:
             raise ConfigError("LUCARNE_MEDIA_RELAY_AFTER must be between 1 and 120 seconds")
+        limits = self.limits
+        if not 0 <= limits.server_peers_for_publishers < limits.max_server_peers:
+            raise ConfigError("server_peers_for_publishers must be smaller than max_server_peers")
+        if min(limits.max_publishers_per_member, limits.max_viewers_per_member, limits.max_viewers_per_case) < 1:
+            raise ConfigError("the server-peer caps per member and per case must be at least 1")
 
     @property
     def origins(self) -> tuple[str, ...]:

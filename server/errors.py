@@ -5,21 +5,23 @@
     ├── Forbidden
     ├── Conflict          (a lifecycle transition that is not allowed from the current state)
     ├── Invalid           (malformed input; the message says which field)
-    └── RateLimited
+    ├── RateLimited       (429; ``retry_after_s`` becomes a Retry-After header when set)
+    └── Busy              (503: the server as a whole is at capacity; Retry-After too)
 """
 
 from __future__ import annotations
 
-__all__ = ["LucarneError", "NotFound", "Forbidden", "Conflict", "Invalid", "RateLimited"]
+__all__ = ["LucarneError", "NotFound", "Forbidden", "Conflict", "Invalid", "RateLimited", "Busy"]
 
 
 class LucarneError(Exception):
     code = "error"
     status = 500
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, retry_after_s: int | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.retry_after_s = retry_after_s
 
 
 class NotFound(LucarneError):
@@ -40,3 +42,7 @@ class Invalid(LucarneError):
 
 class RateLimited(LucarneError):
     code, status = "rate_limited", 429
+
+
+class Busy(LucarneError):
+    code, status = "busy", 503

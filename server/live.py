@@ -7,6 +7,12 @@ thread, encodes the JPEG off the event loop and files it in the case (``Regulati
 
 Media peers live in the process that terminated them (documented limit: one media process per deployment, or
 sticky routing of a case to one node); everything users see — timeline, captures — is in the database.
+
+Peers are held to ``PeerLimits``: the caller's peer is a publisher (it always has room), each professional has
+one viewer peer per case (watching again replaces it) and a few in all; refusals are 429 / 503 with Retry-After.
+When the caller's stream stops (hang-up, lost connection, media killed) the viewers of that stream are closed, so
+their pages see the video end and watch again when the caller re-offers on the same link; a capture in flight
+then fails with a clear 409 instead of waiting out its timeout.
 """
 
 from __future__ import annotations
@@ -14,13 +20,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from media import ForwardingSource, HistoryLimits, MediaError, MediaStreamTrack, PeerRegistry, encode_jpeg
+from av import VideoFrame
 
-from .errors import Conflict, Invalid, NotFound
+from media import (
+    ForwardingSource, HistoryLimits, MediaError, MediaStreamTrack, PeerClaim, PeerLimitReached, PeerRegistry,
+    encode_jpeg,
+)
+
+from .errors import Busy, Conflict, Invalid, LucarneError, NotFound, RateLimited
 from .regulation import CaptureView, RegulationCases
 from .sessions import Principal
 
@@ -40,7 +50,14 @@ CAPTURE_HISTORY = HistoryLimits()
 @dataclass
 class _Case:
     source: ForwardingSource | None = None
-    viewers: set[str] = field(default_factory=set)
+    viewers: dict[str, ForwardingSource] = field(default_factory=dict)  # viewer peer id -> the source it watches
+
+
+def _refusal(exc: MediaError) -> LucarneError:
+    if isinstance(exc, PeerLimitReached):
+        refusal = Busy if exc.scope == "process" else RateLimited
+        return refusal(str(exc), retry_after_s=exc.retry_after_s)
+    return Invalid(str(exc))
 
 
 class LiveView:
@@ -59,8 +76,12 @@ class LiveView:
         try:
             await source.stop()
             live = self._live.get(case_id)
-            if live is not None and live.source is source:
-                live.source = None
+            if live is not None:
+                if live.source is source:
+                    live.source = None
+                # Their video is over: closing them tells their pages, which watch again on stream.started.
+                for peer_id in [peer for peer, watched in live.viewers.items() if watched is source]:
+                    await self._peers.close(peer_id)
             await self._cases.record(case_id, caller.actor, "stream.stopped", {})
         except Exception:
             logger.exception("recording the end of the stream failed for case %s", case_id)
@@ -100,17 +121,20 @@ class LiveView:
                 # This task is cancelled when the caller's peer closes: record the end from a task of our own.
                 self._spawn(self._stream_stopped(case_id, caller, source))
 
+        claim = PeerClaim(member=caller.actor, group=f"case:{case_id}", publisher=True)
         try:
-            answer = await self._peers.answer(f"caller:{case_id}", offer_sdp, on_track, codecs=_VP8)
+            answer = await self._peers.answer(f"caller:{case_id}", offer_sdp, on_track, codecs=_VP8, claim=claim)
         except MediaError as exc:
-            raise Invalid(str(exc)) from exc
+            raise _refusal(exc) from exc
         self._live.setdefault(case_id, _Case())
         return answer
 
     async def watch(self, viewer: Principal, case_id: str, offer_sdp: str) -> str:
         await self._cases.get(viewer, case_id)  # membership check (and audit)
         source = self._source(case_id)
-        peer_id = f"viewer:{case_id}:{viewer.user_id}:{secrets.token_hex(4)}"
+        # One viewer peer per professional and case: watching again (a reload, a second tab) replaces it.
+        peer_id = f"viewer:{case_id}:{viewer.user_id}"
+        claim = PeerClaim(member=f"user:{viewer.user_id}", group=f"case:{case_id}", publisher=False)
 
         async def ignore(peer_id: str, track: MediaStreamTrack) -> None:
             return None
@@ -122,28 +146,26 @@ class LiveView:
             # whose viewers come and go does not keep one entry per viewer ever connected.
             track.stop()
             live = self._live.get(case_id)
-            if live is not None:
-                live.viewers.discard(peer_id)
+            if live is not None and live.viewers.get(peer_id) is source:
+                del live.viewers[peer_id]
 
         try:
-            answer = await self._peers.answer(peer_id, offer_sdp, ignore, send=(track,), codecs=_VP8, on_close=gone)
+            answer = await self._peers.answer(peer_id, offer_sdp, ignore, send=(track,), codecs=_VP8, on_close=gone,
+                                              claim=claim)
         except MediaError as exc:
             track.stop()
-            raise Invalid(str(exc)) from exc
+            raise _refusal(exc) from exc
         live = self._live.get(case_id)
-        if live is None:  # the case was closed while answering
+        if live is None or source.ended.is_set():  # the case was closed, or the stream stopped, while answering
             await self._peers.close(peer_id)
             raise NotFound("the caller is not streaming")
-        live.viewers.add(peer_id)
+        live.viewers[peer_id] = source
         return answer
 
     async def capture(self, regulator: Principal, case_id: str) -> CaptureView:
         """Grab the newest frame the server received from the caller and file it in the case."""
         await self._cases.get(regulator, case_id)
-        try:
-            frame = await self._source(case_id).newest_frame(CAPTURE_WAIT_S)
-        except TimeoutError as exc:
-            raise Conflict("no video frame received from the caller yet") from exc
+        frame = await _frame_unless_ended(self._source(case_id))
         jpeg = await encode_jpeg(frame)
         return await self._cases.store_capture(case_id, regulator.actor, jpeg, "stream")
 
@@ -176,3 +198,23 @@ class LiveView:
         if live is not None and live.source is not None:
             await live.source.stop()
             live.source = None
+
+
+async def _frame_unless_ended(source: ForwardingSource) -> VideoFrame:
+    """The newest frame of ``source``, or a clear refusal as soon as the stream ends (the caller hung up or its
+    peer was closed) rather than after the whole capture timeout."""
+    grab = asyncio.create_task(source.newest_frame(CAPTURE_WAIT_S))
+    ended = asyncio.create_task(source.ended.wait())
+    try:
+        await asyncio.wait((grab, ended), return_when=asyncio.FIRST_COMPLETED)
+        if grab.done():  # a frame decoded (or the wait timed out) before the end: that result stands
+            try:
+                return grab.result()
+            except TimeoutError as exc:
+                raise Conflict("no video frame received from the caller yet") from exc
+        raise Conflict("the caller's video stopped before a frame could be captured; nothing was saved")
+    finally:
+        for task in (grab, ended):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

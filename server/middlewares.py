@@ -47,7 +47,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except LucarneError as exc:
-        return _error_response(request, exc.status, exc.code, exc.message)
+        response = _error_response(request, exc.status, exc.code, exc.message)
+        if exc.retry_after_s is not None:
+            response.headers["Retry-After"] = str(max(1, int(exc.retry_after_s)))
+        return response
     except web.HTTPException as exc:
         if exc.status >= 400 and request.path.startswith("/api/"):
             return _error_response(request, exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)

@@ -12,6 +12,10 @@ both legs must negotiate VP8 and Opus (checked when answering). Every request re
 members *in the call* of the same in-progress consultation may relay to each other. Peers are owned by the
 ``PeerRegistry`` and closed on hang-up (both sides of each pair of the member who left), on socket loss (the peers
 that socket made), when the consultation ends and at shutdown.
+
+Each leg is claimed for its owner (``PeerLimits``): a publication is a publisher and always finds room, a
+subscription counts against its subscriber's and its consultation's share; a refusal is a ``rate_limited`` ack
+saying when to retry, a malformed offer an ``invalid`` one (checked before aiortc sees it).
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from media import FORWARDED_CODECS, ForwardingSource, ForwardTrack, MediaError, MediaStreamTrack, NegotiationFailed
-from media import PeerRegistry
-from signaling import InvalidMessage, Member, WrongState
+from media import PeerClaim, PeerLimitReached, PeerRegistry
+from signaling import InvalidMessage, Member, RateLimited, SignalingError, WrongState
 
 from .calls import CallRules
 
@@ -31,6 +35,12 @@ __all__ = ["CallRelay", "RELAY_MODES"]
 logger = logging.getLogger(__name__)
 
 RELAY_MODES = ("auto", "always", "never")
+
+
+class _Busy(SignalingError):
+    """The process holds as many server-side peers as it may (``PeerLimits.max_peers``), for everybody."""
+
+    code = "busy"
 
 
 @dataclass
@@ -114,12 +124,18 @@ class CallRelay:
         # remove the new leg (identity check above).
         previous = self._legs.get(peer_id)
         self._legs[peer_id] = leg
+        claim = PeerClaim(member=f"participant:{leg.owner}", group=f"consultation:{leg.consultation_id}",
+                          publisher=leg.role == "pub")
         try:
             return await self._peers.answer(peer_id, offer_sdp, on_track, send, codecs=FORWARDED_CODECS,
-                                            on_close=forget)
+                                            on_close=forget, claim=claim)
         except NegotiationFailed as exc:
             self._undo(peer_id, leg, previous)
             raise InvalidMessage(str(exc)) from exc
+        except PeerLimitReached as exc:
+            self._undo(peer_id, leg, previous)
+            refusal = _Busy if exc.scope == "process" else RateLimited
+            raise refusal(f"{exc} (try again in {exc.retry_after_s} seconds)") from exc
         except BaseException as exc:
             self._undo(peer_id, leg, previous)
             if isinstance(exc, MediaError):

@@ -56,6 +56,7 @@ import secrets  # noqa: E402
 import socket  # noqa: E402
 import tempfile  # noqa: E402
 import ssl  # noqa: E402
+from contextlib import asynccontextmanager  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 from aiohttp import web  # noqa: E402
@@ -103,22 +104,25 @@ def make_settings(database_url: str, port: int, **overrides: object) -> Settings
     return Settings(**values)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-async def live_server(db: tuple[AsyncEngine, SessionFactory], database_url: str, test_certs: object) -> AsyncIterator[LiveServer]:
+@asynccontextmanager
+async def serve(settings: Settings, certs: object) -> AsyncIterator[LiveServer]:
+    """Run the application built from ``settings`` on its port (for tests that need settings of their own)."""
     from server.tls import client_ssl_context, server_ssl_context
 
-    port = free_port()
-    settings = make_settings(database_url, port)
     clock = ManualClock()
     app = create_app(settings, clock=clock)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port,
-                       ssl_context=server_ssl_context(test_certs.server_cert, test_certs.server_key))  # type: ignore[attr-defined]
+    site = web.TCPSite(runner, "127.0.0.1", settings.port,
+                       ssl_context=server_ssl_context(certs.server_cert, certs.server_key))  # type: ignore[attr-defined]
     await site.start()
     try:
-        yield LiveServer(settings.public_url, app, settings, clock, client_ssl_context(test_certs.ca_cert))  # type: ignore[attr-defined]
+        yield LiveServer(settings.public_url, app, settings, clock, client_ssl_context(certs.ca_cert))  # type: ignore[attr-defined]
     finally:
         await runner.cleanup()
 
 
+@pytest.fixture
+async def live_server(db: tuple[AsyncEngine, SessionFactory], database_url: str, test_certs: object) -> AsyncIterator[LiveServer]:
+    async with serve(make_settings(database_url, free_port()), test_certs) as server:
+        yield server

@@ -137,6 +137,9 @@ async def test_caller_streams_two_professionals_watch_and_the_server_captures(
                                           timeout=15_000)
         await phone.click("#stop")
         await regulator.wait_for_selector("#timeline li[data-kind='stream.stopped']", timeout=20_000)
+        # The case page says the video was lost and waits for the caller to send it again.
+        status = (await regulator.text_content("#status") or "").lower()
+        assert "reconnexion" in status or "reconnecting" in status, status
         await regulator.wait_for_selector("#timeline li[data-kind='caller.sharing.stopped']", timeout=5_000)
         closed = await regulator.evaluate(API, ["POST", f"/api/cases/{case_id}/close", None])
         assert closed["status"] == 200

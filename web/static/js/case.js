@@ -11,6 +11,7 @@ const t = (key, values = {}) => (strings[key] || key).replace(/\{(\w+)\}/g, (who
 const position = new PositionView($('#position'), t);
 let lastEvent = 0;
 let watching = false;
+let viewer = null; // the RTCPeerConnection watching the caller, while there is one
 
 async function api(method, path, body) {
   const response = await fetch(path, {
@@ -28,30 +29,45 @@ function showLink(link) {
   $('#caller-link').href = link.url;
 }
 
+// The caller's stream stopped (hang-up, lost connection, server media gone): the server closes this viewer's
+// peer; say so and watch again on the next stream.started (the caller re-offers on the same link).
+function streamStopped() {
+  if (viewer) viewer.close();
+  viewer = null;
+  watching = false;
+  $('#status').textContent = t('js_reconnecting');
+}
+
 async function watch() {
   if (watching) return;
   watching = true;
   const pc = new RTCPeerConnection({ iceServers: [] });
+  viewer = pc;
   preferForwardable(pc.addTransceiver('video', { direction: 'recvonly' }), 'video');
   pc.ontrack = (event) => {
     $('#live').srcObject = new MediaStream([event.track]);
   };
   pc.onconnectionstatechange = () => {
+    if (viewer !== pc) return;
     window.lucarne.live = pc.connectionState;
     if (['failed', 'closed'].includes(pc.connectionState)) watching = false;
   };
-  await pc.setLocalDescription(await pc.createOffer());
-  await new Promise((resolve) => {
-    pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && resolve();
-    setTimeout(resolve, 3000);
-  });
   try {
+    await pc.setLocalDescription(await pc.createOffer());
+    await new Promise((resolve) => {
+      pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && resolve();
+      setTimeout(resolve, 3000);
+    });
+    if (viewer !== pc) return; // the stream stopped while this one was being set up
     const answer = await api('POST', `/api/cases/${caseId}/watch`, { sdp: pc.localDescription.sdp });
     await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
     $('#status').textContent = '';
   } catch (error) {
     pc.close();
-    watching = false;
+    if (viewer === pc) {
+      viewer = null;
+      watching = false;
+    }
   }
 }
 
@@ -91,6 +107,7 @@ async function poll() {
       if (event.kind === 'capture') addCapture(event.detail.capture);
       if (event.kind === 'caller.location') position.add(event.detail, event.at);
       if (event.kind === 'stream.started') watch();
+      if (event.kind === 'stream.stopped') streamStopped();
     }
   } catch (error) {
     $('#status').textContent = error.message;

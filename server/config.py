@@ -47,6 +47,9 @@ class LimitSettings:
     login_failures_allowed: int = 5
     login_window_s: int = 900
     signal_events_per_s: int = 50
+    # Socket connections per client address (token bucket); behind a proxy every client shares its address.
+    socket_connects_per_s: float = 5.0
+    socket_connect_burst: int = 60
 
 
 @dataclass(frozen=True)

@@ -144,7 +144,7 @@ async def _engine_lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _close_sockets(app: web.Application) -> None:
-    await app[signaling_key].sio.shutdown()
+    await app[signaling_key].close()
     await app[calls_key].close()
     await app[relay_key].close_all()
     await app[live_key].close_all()

@@ -208,6 +208,19 @@ class FastSocketServer(socketio.AsyncServer):
             push_text(self.eio, eio_sid, _ack_frame(namespace, frame.ack_id,
                                                     {"ok": False, "error": code, "message": message}))
 
+    async def close_all(self, timeout: float) -> None:
+        """Close every client connection now: disconnect handlers run, each client gets a CLOSE packet, then its
+        WebSocket is closed. Handlers still running after ``timeout`` are left to the web server's shutdown."""
+        sockets = list(self.eio.sockets.values())
+        if not sockets:
+            return
+        reason = self.eio.reason.SERVER_DISCONNECT
+        closing = [asyncio.ensure_future(_close_socket(socket, reason)) for socket in sockets]
+        _, late = await asyncio.wait(closing, timeout=timeout)
+        for socket in sockets:
+            if late and isinstance(socket, LeanWebSocket):
+                socket.queue.put_nowait(None)  # its writer closes the WebSocket even if a handler still runs
+
     async def emit_fast(self, event: str, data: Any, room: str) -> None:
         """``emit(event, data, to=room)`` in the fast namespace: one frame encoded once and queued on each local
         member's socket; through the message queue (``emit``) when rooms span processes."""
@@ -409,6 +422,12 @@ class LeanWebSocket(AsyncSocket):
             except Exception:
                 break
         await ws.close()
+
+
+async def _close_socket(socket: AsyncSocket, reason: Any) -> None:
+    await socket.close(wait=False, reason=reason)
+    if isinstance(socket, LeanWebSocket):
+        socket.queue.put_nowait(None)  # after the CLOSE packet: the writer then closes the WebSocket
 
 
 async def _despite_cancellation(awaitable: Awaitable[Any]) -> None:

@@ -103,6 +103,12 @@ class CallSignaling:
     def attach(self, app: Any) -> None:
         self.sio.attach(app)
 
+    async def close(self, timeout: float = 3.0) -> None:
+        """Close every client connection at once (pages reconnect: to another process, or to this server once
+        restarted) and stop the background tasks, so the web server's shutdown has nothing left to wait for."""
+        await self.sio.close_all(timeout)
+        await self.sio.shutdown()
+
     @property
     def connection_count(self) -> int:
         return len(self._connections)

@@ -132,7 +132,9 @@ class FastSocketServer(socketio.AsyncServer):
         await self._send_packet(eio_sid, self.packet_class(
             sio_packet.CONNECT_ERROR, namespace=namespace or "/",
             data={"message": message, "data": {"error": "rate_limited", "retryAfter": wait}}))
-        await self.eio.disconnect(eio_sid)
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is not None:
+            await _close_socket(socket, self.eio.reason.SERVER_DISCONNECT)
 
     # -- client packets --------------------------------------------------------------------------------------
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
@@ -334,6 +336,13 @@ class LeanWebSocket(AsyncSocket):
 
     _last_frame = 0.0
     _idle_handle: asyncio.TimerHandle | None = None
+    _ping_task: asyncio.Future[Any] | None = None
+
+    def schedule_ping(self) -> None:
+        # The library's, keeping the task so a closed socket does not leave it asleep for a ping interval.
+        if self.last_ping:
+            self.last_ping = None
+            self._ping_task = self.server.start_background_task(self._send_ping)
 
     async def receive(self, pkt: Any) -> None:
         if pkt.packet_type != eio_packet.MESSAGE:
@@ -363,6 +372,8 @@ class LeanWebSocket(AsyncSocket):
             await _despite_cancellation(writer_task)
             await _despite_cancellation(
                 self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE))
+            if self._ping_task is not None:
+                self._ping_task.cancel()
 
     async def _read_loop(self, ws: Any) -> None:
         loop = asyncio.get_running_loop()

@@ -71,7 +71,8 @@ def check_structure(payload: Any, field: str = "payload") -> None:
             _check_text(value, path)
         elif isinstance(value, (dict, list)):
             if depth >= MAX_NESTING:
-                raise InvalidMessage(f"{path} is nested more than {MAX_NESTING} levels deep")
+                top = path.partition("[")[0].partition(".")[0]  # a path 32 levels long says nothing more
+                raise InvalidMessage(f"{top} is nested more than {MAX_NESTING} levels deep")
             items = value.items() if isinstance(value, dict) else enumerate(value)
             for key, item in items:
                 if isinstance(key, str):

@@ -106,6 +106,8 @@ class Settings:
             low, high = self.media_ports
             if not 1024 <= low <= high <= 65535:
                 raise ConfigError("LUCARNE_MEDIA_PORTS must be LOW-HIGH with 1024 <= LOW <= HIGH <= 65535")
+        if self.limits.socket_connects_per_s <= 0 or self.limits.socket_connect_burst < 1:
+            raise ConfigError("LUCARNE_SOCKET_CONNECTS_PER_S must be positive and LUCARNE_SOCKET_CONNECT_BURST at least 1")
         if not 1.0 <= self.media_relay_after_s <= 120.0:
             raise ConfigError("LUCARNE_MEDIA_RELAY_AFTER must be between 1 and 120 seconds")
 
@@ -146,6 +148,10 @@ class Settings:
             media_relay_after_s=_number(env, "LUCARNE_MEDIA_RELAY_AFTER", "10"),
             tls_cert=cert_dir / "server.pem",
             tls_key=cert_dir / "server-key.pem",
+            limits=LimitSettings(
+                socket_connects_per_s=_number(env, "LUCARNE_SOCKET_CONNECTS_PER_S", "5"),
+                socket_connect_burst=int(_number(env, "LUCARNE_SOCKET_CONNECT_BURST", "60")),
+            ),
             ice=IceSettings(
                 stun_urls=_csv(env.get("LUCARNE_STUN_URLS", "")),
                 turn_urls=_csv(env.get("LUCARNE_TURN_URLS", "")),

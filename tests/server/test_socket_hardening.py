@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.app import create_app
 from server.clock import ManualClock
-from server.config import LimitSettings
+from server.config import ConfigError, LimitSettings, Settings
 from server.db import SessionFactory
 from server.keys import db_key, signaling_key
 from server.models import Participant
@@ -245,7 +246,11 @@ async def test_connects_from_one_address_are_limited_with_a_clear_connect_error(
         await _close(*accepted, doctor)
 
 
-def test_default_connect_budget_refuses_a_300_connect_burst() -> None:
-    limits = LimitSettings()
-    admitted_in_three_seconds = limits.socket_connect_burst + 3 * limits.socket_connects_per_s
-    assert admitted_in_three_seconds < 100
+def test_connect_budget_defaults_refuse_a_300_connect_burst_and_are_configurable(tmp_path: Path) -> None:
+    limits = Settings.from_env({}, var_dir=tmp_path).limits
+    assert limits.socket_connect_burst + 3 * limits.socket_connects_per_s < 100  # of 300 in 2.8 s
+    behind_proxy = Settings.from_env({"LUCARNE_SOCKET_CONNECT_BURST": "2000",
+                                      "LUCARNE_SOCKET_CONNECTS_PER_S": "200"}, var_dir=tmp_path).limits
+    assert (behind_proxy.socket_connect_burst, behind_proxy.socket_connects_per_s) == (2000, 200.0)
+    with pytest.raises(ConfigError):
+        Settings.from_env({"LUCARNE_SOCKET_CONNECTS_PER_S": "0"}, var_dir=tmp_path)

@@ -229,3 +229,18 @@ async def test_binary_attachments_for_an_unconnected_namespace_are_not_kept(harn
             await raw.ws.send_bytes(b"\x00" * 1000)
         assert (await raw.call(NS, '["slow",3]')) == {"ok": True, "slow": 3}
         assert harness.sio._binary_packet == {}
+
+
+async def test_deep_connect_and_ack_packets_are_refused_before_the_library_parses_them(harness: Harness) -> None:
+    deep = "[" * 1500 + "]" * 1500  # deeper than orjson's own limit (1024), within the harness's 4 KiB frames
+    async with aiohttp.ClientSession() as session:
+        raw = await RawSocket.open(session, harness.url, namespaces=())
+        try:
+            await raw.ws.send_str(f'40{NS},{{"token":{deep}}}')
+            refused = await raw.expect(lambda p: p.startswith(f"4{NS},"))
+            assert "nested more than 32 levels" in refused and '"invalid"' in refused
+            await raw.send(f"3{NS},1{deep}")  # an ack nobody asked for, too deep: dropped
+            assert (await raw.connect(NS)).startswith(f"0{NS},")  # the connection still works
+            assert (await raw.call(NS, '["slow",4]')) == {"ok": True, "slow": 4}
+        finally:
+            await raw.close()

@@ -57,6 +57,8 @@ _CONNECT, _EVENT, _ACK, _BINARY_EVENT, _BINARY_ACK = "0", "2", "3", "5", "6"
 _CHECKED = frozenset({_CONNECT, _EVENT, _ACK, _BINARY_EVENT, _BINARY_ACK})  # the packets with a JSON body
 # <type>[<attachments>-][/<namespace>[,]][<ack id>]; groups 3 and 6 catch what the library refuses (too many digits).
 _HEADER = re.compile(r"([0-9])(?:(\d{1,10})-|(\d{11,})-)?(?:(/[^,]*),?)?(\d{0,100})(\d?)", re.ASCII)
+# How long a connection over its address's limit may stay open waiting to send its namespace connect.
+_REFUSED_GRACE_S = 2.0
 # socket.io's own lifecycle names and python-socketio's catch-all: never a client's event.
 RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error", "*"})
 
@@ -118,6 +120,8 @@ class FastSocketServer(socketio.AsyncServer):
             address = peer_address(environ)
             if not self._connect_limiter.take(address):
                 self._over_limit[eio_sid] = self._connect_limiter.retry_after(address)
+                # It is told why on its namespace connect; one that never asks is let go all the same.
+                asyncio.get_running_loop().call_later(_REFUSED_GRACE_S, self._drop, eio_sid)
         return await super()._handle_eio_connect(eio_sid, environ)
 
     async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
@@ -134,6 +138,13 @@ class FastSocketServer(socketio.AsyncServer):
         await self._send_packet(eio_sid, self.packet_class(
             sio_packet.CONNECT_ERROR, namespace=namespace or "/",
             data={"message": message, "data": {"error": "rate_limited", "retryAfter": wait}}))
+        await self._close(eio_sid)
+
+    def _drop(self, eio_sid: str) -> None:
+        if eio_sid in self._over_limit:
+            self.start_background_task(self._close, eio_sid)
+
+    async def _close(self, eio_sid: str) -> None:
         socket = self.eio.sockets.get(eio_sid)
         if socket is not None:
             await _close_socket(socket, self.eio.reason.SERVER_DISCONNECT)

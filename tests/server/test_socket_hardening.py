@@ -233,6 +233,12 @@ async def test_connects_from_one_address_are_limited_with_a_clear_connect_error(
             assert "too many connections from your address" in answer and '"rate_limited"' in answer
             assert await refused.closed_by_server()  # and the server lets go of it
             await refused.close()
+        # One over the limit that never sends its namespace connect is let go too, within the 2 s grace.
+        ws = await doctor.session.ws_connect(
+            f"{limited_server.url.replace('https://', 'wss://')}/socket.io/?EIO=4&transport=websocket",
+            headers={"Origin": limited_server.url})
+        assert await RawSocket(ws).closed_by_server(timeout=4)
+        await ws.close()
         async with asyncio.timeout(5):
             while len(limited_server.app[signaling_key].sio.eio.sockets) > 5:
                 await asyncio.sleep(0.02)

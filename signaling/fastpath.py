@@ -29,6 +29,7 @@ the aiohttp driver's ``_sock``; the socket.io v5 text encoding (type digit,
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import re
@@ -306,11 +307,20 @@ def _ack_frame(namespace: str, ack_id: int, reply: Any) -> str:
 
 
 def peer_address(environ: Mapping[str, Any]) -> str:
-    """The client's address as the TCP connection has it (aiohttp's ``request.remote``). Behind a reverse proxy
-    that is the proxy's address: trusting ``X-Forwarded-For`` is left for when a proxy is configured."""
+    """The client's address as the TCP connection has it (aiohttp's ``request.remote``; the driver's
+    ``REMOTE_ADDR`` is always 127.0.0.1), an IPv6 one as its /64 (one subscriber's whole network). Behind a reverse
+    proxy that is the proxy's address: trusting ``X-Forwarded-For`` is left for when a proxy is configured."""
     request = environ.get("aiohttp.request")
-    remote = getattr(request, "remote", None)
-    return str(remote or environ.get("REMOTE_ADDR") or "unknown")
+    remote = str(getattr(request, "remote", None) or environ.get("REMOTE_ADDR") or "unknown")
+    try:
+        address = ipaddress.ip_address(remote)
+    except ValueError:
+        return remote
+    if not isinstance(address, ipaddress.IPv6Address):
+        return str(address)
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(ipaddress.IPv6Network((address, 64), strict=False))
 
 
 class _TextFrame(eio_packet.Packet):

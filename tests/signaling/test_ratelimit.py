@@ -38,3 +38,17 @@ def test_full_buckets_are_forgotten_so_memory_stays_bounded() -> None:
     for index in range(3000):  # sweeps happen meanwhile, the clock does not move
         buckets.take(f"later-{index}")
     assert not buckets.take("spent")  # a drained bucket is never forgotten early
+
+
+def test_the_connect_limit_keys_an_ipv6_client_by_its_64_and_reads_the_tcp_peer() -> None:
+    from types import SimpleNamespace
+
+    from signaling.fastpath import peer_address
+
+    def environ(remote: str) -> dict[str, object]:
+        return {"REMOTE_ADDR": "127.0.0.1", "aiohttp.request": SimpleNamespace(remote=remote)}
+
+    assert peer_address(environ("203.0.113.7")) == "203.0.113.7"
+    assert peer_address(environ("2001:db8:1:2:aaaa::1")) == peer_address(environ("2001:db8:1:2:ffff::9"))
+    assert peer_address(environ("2001:db8:1:2::1")) != peer_address(environ("2001:db8:1:3::1"))
+    assert peer_address(environ("::ffff:198.51.100.4")) == "198.51.100.4"

@@ -64,6 +64,20 @@ async def _close(*things: Any) -> None:
             await thing.close()
 
 
+# -- High 3: WebSocket only ------------------------------------------------------------------------------------
+async def test_long_polling_is_refused_at_once(live_server: LiveServer) -> None:
+    async with Browser(live_server) as anonymous:
+        async with asyncio.timeout(3):  # python-engineio 4.15 never answers an oversized polling POST
+            opened = await anonymous.session.get("/socket.io/?EIO=4&transport=polling")
+            handshake = await opened.text()
+            sid = handshake.split('"sid":"', 1)[1].split('"', 1)[0] if '"sid":"' in handshake else "none"
+            posted = await anonymous.session.post(f"/socket.io/?EIO=4&transport=polling&sid={sid}",
+                                                  data=b"4" + b"x" * 200_000)
+            assert opened.status == 400 and "Invalid transport" in handshake
+            assert posted.status == 400
+        assert live_server.app[signaling_key].sio.eio.sockets == {}
+
+
 # -- High 2: reserved and unregistered event names ---------------------------------------------------------------
 @pytest.mark.parametrize("frame", [
     '["disconnect"]', '["disconnect","client namespace disconnect"]', '["connect",{}]', '["connect_error"]',

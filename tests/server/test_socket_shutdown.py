@@ -18,6 +18,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+from server.accounts import Accounts
+from server.clock import SystemClock
+from server.config import LimitSettings
+from server.db import open_database
 from server.tls import client_ssl_context
 from tests.conftest import free_port
 from tests.fakes import Browser, SocketPeer
@@ -66,8 +70,9 @@ async def server_process(tmp_path: Path, test_certs: Any) -> AsyncIterator[Proce
     node = Process(f"https://localhost:{port}", client_ssl_context(test_certs.ca_cert), process)
     try:
         await _wait_ready(node)  # it has migrated the database by then
-        subprocess.run([sys.executable, "-m", "server", "create-user", "drhouse", "--name", "Dr House"],
-                       input=b"correct horse battery\n", env=env, cwd=ROOT, capture_output=True, check=True)
+        async with open_database(env["LUCARNE_DATABASE_URL"]) as (_, sessions):
+            await Accounts(sessions, SystemClock(), LimitSettings()).create(
+                "drhouse", "correct horse battery", "Dr House", "practitioner")
         yield node
     finally:
         if process.poll() is None:
@@ -101,7 +106,7 @@ async def test_polling_is_refused_at_once_and_sigterm_exits_within_10_s_with_cli
             await asyncio.sleep(0.05)
         elapsed = time.monotonic() - started
         assert node.process.poll() is not None and elapsed < 10, f"still running after {elapsed:.1f} s"
-        print(f"exited {elapsed:.1f} s after SIGTERM")
+        assert node.process.returncode == 0  # a graceful exit, not a kill
         await raw.close()
         for peer in peers:
             await peer.client.disconnect()

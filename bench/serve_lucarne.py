@@ -26,7 +26,7 @@ from aiohttp import web
 from server.accounts import Accounts
 from server.app import create_app
 from server.clock import SystemClock
-from server.config import Settings
+from server.config import LimitSettings, Settings
 from server.db import open_database
 from server.migrate import upgrade
 from server.runtime import EVENT_LOOPS, freeze_startup_heap, new_event_loop
@@ -55,6 +55,8 @@ async def serve(port: int, username: str, password: str, workdir: Path, profile:
         host="127.0.0.1",
         port=port,
         data_dir=workdir,
+        # One load generator on one address opens every connection: the per-address connect limit is not measured.
+        limits=LimitSettings(socket_connect_burst=100_000, socket_connects_per_s=100_000.0),
     )
     await _prepare(settings, username, password)
     app = create_app(settings)

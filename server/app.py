@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import socketio
 from aiohttp import web
@@ -52,7 +52,13 @@ def _signaling_limits(settings: Settings) -> Limits:
     limits = settings.limits
     return Limits(max_event_bytes=limits.max_event_bytes, max_sdp_bytes=limits.max_sdp_bytes,
                   max_candidate_bytes=limits.max_candidate_bytes, max_chat_chars=limits.max_chat_chars,
-                  signal_events_per_s=limits.signal_events_per_s)
+                  signal_events_per_s=limits.signal_events_per_s, connects_per_s=limits.socket_connects_per_s,
+                  connect_burst=limits.socket_connect_burst)
+
+
+def _seconds(clock: Clock) -> Callable[[], float]:
+    """The app clock as seconds, for the rate limits (tests move it with ManualClock)."""
+    return lambda: clock.now().timestamp()
 
 
 def _media_settings(settings: Settings) -> MediaSettings:
@@ -91,7 +97,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     relay = CallRelay(peers, calls)
     manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
     signaling = CallSignaling(calls, origins=settings.origins, limits=_signaling_limits(settings),
-                              client_manager=manager, relay=relay if settings.media_relay != "never" else None)
+                              client_manager=manager, relay=relay if settings.media_relay != "never" else None,
+                              clock=_seconds(clock))
 
     app = web.Application(client_max_size=settings.limits.max_request_bytes)
     app[settings_key] = settings
@@ -151,7 +158,7 @@ async def _engine_lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _close_sockets(app: web.Application) -> None:
-    await app[signaling_key].sio.shutdown()
+    await app[signaling_key].close()
     await app[calls_key].close()
     await app[relay_key].close_all()
     await app[live_key].close_all()

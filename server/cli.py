@@ -27,6 +27,10 @@ __all__ = ["main", "DEMO_ACCOUNTS"]
 
 logger = logging.getLogger(__name__)
 
+# After SIGTERM, requests still running get this long to finish, then as long again once cancelled (aiohttp's
+# shutdown_timeout): with sockets closed first (server/app.py _close_sockets) the process exits in seconds.
+SHUTDOWN_GRACE_S = 3.0
+
 # Development only: created by `lucarne run --demo` on an empty database and printed at start-up.
 DEMO_ACCOUNTS = (
     ("medecin", "Dr Camille Martin", "practitioner", "lucarne-demo-medecin"),
@@ -168,5 +172,6 @@ def _run(settings: Settings, *, demo: bool, dev_certs: bool) -> int:
     app = create_app(settings)
     freeze_startup_heap()
     web.run_app(app, host=settings.host, port=settings.port, ssl_context=context, print=None, access_log=None,
-                loop=new_event_loop(settings.event_loop), **http_server_options(settings.limits.header_timeout_s))
+                loop=new_event_loop(settings.event_loop), shutdown_timeout=SHUTDOWN_GRACE_S,
+                **http_server_options(settings.limits.header_timeout_s))
     return 0

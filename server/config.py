@@ -67,6 +67,9 @@ class LimitSettings:
     max_viewers_per_member: int = 4
     max_viewers_per_case: int = 16
     peer_retry_after_s: int = 10
+    # Socket connections per client address (token bucket); behind a proxy every client shares its address.
+    socket_connects_per_s: float = 5.0
+    socket_connect_burst: int = 60
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,8 @@ class Settings:
                 raise ConfigError("LUCARNE_MEDIA_PORTS must be LOW-HIGH with 1024 <= LOW <= HIGH <= 65535")
         if self.link_opens_before_s < 0:
             raise ConfigError("LUCARNE_LINK_OPENS_BEFORE must be a number of seconds, 0 or more")
+        if self.limits.socket_connects_per_s <= 0 or self.limits.socket_connect_burst < 1:
+            raise ConfigError("LUCARNE_SOCKET_CONNECTS_PER_S must be positive and LUCARNE_SOCKET_CONNECT_BURST at least 1")
         if not 1.0 <= self.media_relay_after_s <= 120.0:
             raise ConfigError("LUCARNE_MEDIA_RELAY_AFTER must be between 1 and 120 seconds")
         limits = self.limits
@@ -173,6 +178,10 @@ class Settings:
             media_relay_after_s=_number(env, "LUCARNE_MEDIA_RELAY_AFTER", "10"),
             tls_cert=cert_dir / "server.pem",
             tls_key=cert_dir / "server-key.pem",
+            limits=LimitSettings(
+                socket_connects_per_s=_number(env, "LUCARNE_SOCKET_CONNECTS_PER_S", "5"),
+                socket_connect_burst=int(_number(env, "LUCARNE_SOCKET_CONNECT_BURST", "60")),
+            ),
             ice=IceSettings(
                 stun_urls=_csv(env.get("LUCARNE_STUN_URLS", "")),
                 turn_urls=_csv(env.get("LUCARNE_TURN_URLS", "")),

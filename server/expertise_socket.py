@@ -33,8 +33,8 @@ class ExpertiseNotifier:
         self._web_sessions = web_sessions
 
     def register(self) -> None:
+        # Clients send nothing here: the server refuses every client event (and reserved names) by itself.
         self._sio.on("connect", self._connect, namespace=NAMESPACE)
-        self._sio.on("*", self._ignore, namespace=NAMESPACE)
 
     async def notify(self, notice: Notice) -> None:
         rooms = [room for room in (f"u:{notice.user_id}" if notice.user_id else None,
@@ -54,6 +54,3 @@ class ExpertiseNotifier:
         await self._sio.enter_room(sid, f"u:{principal.user_id}", namespace=NAMESPACE)
         if user is not None and user.rpps:
             await self._sio.enter_room(sid, f"rpps:{user.rpps}", namespace=NAMESPACE)
-
-    async def _ignore(self, event: str, sid: str, *args: Any) -> dict[str, str]:
-        return {"error": "unknown_event"}

@@ -5,10 +5,11 @@ python-socketio's public API each one is decoded into a ``Packet``, scanned twic
 through ``_handle_event``/``_trigger_event``, re-encoded with the standard ``json`` module for the room lookup of
 ``emit`` and again for the acknowledgement: about 270 µs of one core per relayed message on these machines, against
 30 µs for a bare aiohttp WebSocket relay (docs/benchmarks.md). This module keeps python-socketio for everything
-(connection, rooms, every other event, the Redis manager) and only takes over text frames of the form
-``2/call,<ack id>["<event>",<payload>]`` for the events the host registers: it parses them once with orjson, hands
-the payload to the host's coroutine, and queues the outgoing socket.io frames as ready-encoded text on the
-Engine.IO sockets. Anything it does not recognise goes down the library's own path unchanged.
+(connection, rooms, every other event, the Redis manager) but reads every client text packet with a JSON body
+itself, once, with orjson: the events the host registers with :meth:`FastSocketServer.on_fast` (frames
+``2/call,<ack id>["<event>",<payload>]``) go straight to the host's coroutine and their frames are queued as
+ready-encoded text on the Engine.IO sockets; the rest go on to the library's handlers, already checked (nesting,
+valid Unicode, registered event names; see the class).
 
 Below that, python-engineio's WebSocket loop creates two tasks and two ``wait_for`` timers per frame (the reader
 wraps every ``ws.wait()`` in a task, the writer every ``queue.get()``). :class:`LeanWebSocket` is the same loop with
@@ -17,7 +18,8 @@ the message event dispatched without ``_trigger_event``'s per-call coroutine ins
 server gets it as soon as the Engine.IO connection exists, before the WebSocket upgrade starts. Polling, upgrades, pings and closing are the library's.
 
 Private surface used (versions pinned in pyproject.toml, covered by tests/signaling/test_fastpath.py):
-``socketio.AsyncServer._handle_eio_message`` / ``_handle_eio_connect`` / ``_binary_packet``, the manager's
+``socketio.AsyncServer._handle_eio_message`` / ``_handle_eio_connect`` / ``_handle_eio_disconnect`` /
+``_handle_connect`` / ``_handle_event`` / ``_handle_ack`` / ``_send_packet`` / ``_binary_packet``, the manager's
 ``sid_from_eio_sid`` / ``get_participants``, ``engineio.AsyncServer.sockets``, the
 ``engineio.async_socket.AsyncSocket`` attributes the loop reads (``queue``, ``closed``, ``closing``, ``server``) and
 the aiohttp driver's ``_sock``; the socket.io v5 text encoding (type digit,
@@ -27,24 +29,39 @@ the aiohttp driver's ``_sock``; the socket.io v5 text encoding (type digit,
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import json
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, NamedTuple
 
 import orjson
 import socketio
+from socketio import packet as sio_packet
 from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 from engineio.async_socket import AsyncSocket
 
+from .errors import InvalidMessage
+from .messages import MAX_NESTING, check_structure
+from .ratelimit import TokenBuckets
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["FastEvent", "FastSocketServer", "encode_event"]
+__all__ = ["FastEvent", "FastSocketServer", "RESERVED_EVENTS", "encode_event", "peer_address"]
 
 # (socket id, payload, size of the frame in bytes) -> acknowledgement
 FastEvent = Callable[[str, Any, int], Awaitable[dict[str, Any]]]
 
-_EVENT, _ACK = "2", "3"
+_CONNECT, _EVENT, _ACK, _BINARY_EVENT, _BINARY_ACK = "0", "2", "3", "5", "6"
+_CHECKED = frozenset({_CONNECT, _EVENT, _ACK, _BINARY_EVENT, _BINARY_ACK})  # the packets with a JSON body
+# <type>[<attachments>-][/<namespace>[,]][<ack id>]; groups 3 and 6 catch what the library refuses (too many digits).
+_HEADER = re.compile(r"([0-9])(?:(\d{1,10})-|(\d{11,})-)?(?:(/[^,]*),?)?(\d{0,100})(\d?)", re.ASCII)
+# How long a connection over its address's limit may stay open waiting to send its namespace connect.
+_REFUSED_GRACE_S = 2.0
+# socket.io's own lifecycle names and python-socketio's catch-all: never a client's event.
+RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error", "*"})
 
 
 def encode_event(namespace: str, event: str, data: Any) -> str:
@@ -53,53 +70,172 @@ def encode_event(namespace: str, event: str, data: Any) -> str:
 
 
 class FastSocketServer(socketio.AsyncServer):
-    """``socketio.AsyncServer`` that routes registered text events of one namespace straight to a coroutine."""
+    """``socketio.AsyncServer`` that checks every client packet once and routes registered text events of one
+    namespace straight to a coroutine.
 
-    def __init__(self, namespace: str, **kwargs: Any) -> None:
+    Every text packet a client may send with a JSON body (connect, event, ack, binary headers) is decoded here with
+    orjson before the library sees it: nesting deeper than ``messages.MAX_NESTING`` and lone UTF-16 surrogates
+    are answered ``invalid`` (naming the field) instead of reaching a handler or the standard ``json`` module's
+    recursion. Only event names the host registered run: ``connect``, ``disconnect``, ``connect_error``, ``*``
+    and anything unregistered are answered ``unknown_event`` (a client naming its event ``disconnect`` must not
+    run the server's own disconnect handler).
+
+    :param connect_limiter: per client address, one token per Engine.IO connection; an address over its limit
+        gets a ``connect_error`` saying so on its namespace connect, and the connection is closed.
+    :param max_attachments: binary attachments one packet may announce (``None``: the library's own bound).
+    """
+
+    def __init__(self, namespace: str, *, connect_limiter: TokenBuckets | None = None,
+                 max_attachments: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._fast_namespace = namespace
-        self._fast_prefix = f"{_EVENT}{namespace},"
         self._fast_events: dict[str, FastEvent] = {}
+        self._connect_limiter = connect_limiter
+        self._max_attachments = max_attachments
+        self._over_limit: dict[str, float] = {}  # Engine.IO sid -> seconds its address must wait
         # Only the in-process manager knows every member of a room; with a message queue, emit() must publish.
         self.local_rooms = type(self.manager) is socketio.AsyncManager
 
     def on_fast(self, event: str, handler: FastEvent) -> None:
+        if event in RESERVED_EVENTS:
+            raise ValueError(f"{event!r} is a reserved event name")
         self._fast_events[event] = handler
 
+    def registered(self, namespace: str, event: Any) -> bool:
+        """Whether a client event of that name runs a handler the host registered for it."""
+        if event.__class__ is not str or event in RESERVED_EVENTS:
+            return False
+        if namespace == self._fast_namespace and event in self._fast_events:
+            return True
+        if event in self.handlers.get(namespace, ()):
+            return True
+        handler = self.namespace_handlers.get(namespace)
+        return handler is not None and callable(getattr(handler, f"on_{event}", None))
+
+    # -- connections -----------------------------------------------------------------------------------------
     async def _handle_eio_connect(self, eio_sid: str, environ: Any) -> Any:
         socket = self.eio.sockets.get(eio_sid)
         if type(socket) is AsyncSocket:
             socket.__class__ = LeanWebSocket
+        if self._connect_limiter is not None:
+            address = peer_address(environ)
+            if not self._connect_limiter.take(address):
+                self._over_limit[eio_sid] = self._connect_limiter.retry_after(address)
+                # It is told why on its namespace connect; one that never asks is let go all the same.
+                asyncio.get_running_loop().call_later(_REFUSED_GRACE_S, self._drop, eio_sid)
         return await super()._handle_eio_connect(eio_sid, environ)
 
-    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
-        if data.__class__ is str and data.startswith(self._fast_prefix) and eio_sid not in self._binary_packet:
-            if await self._handle_fast(eio_sid, data):
-                return
-        await super()._handle_eio_message(eio_sid, data)
+    async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
+        self._over_limit.pop(eio_sid, None)
+        await super()._handle_eio_disconnect(eio_sid, reason)
 
-    async def _handle_fast(self, eio_sid: str, frame: str) -> bool:
-        start = len(self._fast_prefix)
-        body = frame.find("[", start)
-        ack_id = frame[start:body]
-        if body < 0 or (ack_id and not ack_id.isdigit()):
-            return False
-        quote = frame.find('"', body + 2)
-        handler = self._fast_events.get(frame[body + 2:quote]) if frame.startswith('["', body) else None
-        sid = self.manager.sid_from_eio_sid(eio_sid, self._fast_namespace)
-        if handler is None or sid is None:
-            return False
+    async def _handle_connect(self, eio_sid: str, namespace: Any, data: Any) -> None:
+        wait = self._over_limit.get(eio_sid)
+        if wait is None:
+            await super()._handle_connect(eio_sid, namespace, data)
+            return
+        logger.info("connection refused: too many connections from one address")
+        message = "too many connections from your address; try again in a few seconds"
+        await self._send_packet(eio_sid, self.packet_class(
+            sio_packet.CONNECT_ERROR, namespace=namespace or "/",
+            data={"message": message, "data": {"error": "rate_limited", "retryAfter": wait}}))
+        await self._close(eio_sid)
+
+    def _drop(self, eio_sid: str) -> None:
+        if eio_sid in self._over_limit:
+            self.start_background_task(self._close, eio_sid)
+
+    async def _close(self, eio_sid: str) -> None:
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is not None:
+            await _close_socket(socket, self.eio.reason.SERVER_DISCONNECT)
+
+    # -- client packets --------------------------------------------------------------------------------------
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        if eio_sid in self._binary_packet:
+            await super()._handle_eio_message(eio_sid, data)  # an attachment the last packet announced
+        elif data.__class__ is not str:
+            logger.info("binary message no packet announced, dropped")  # the library cannot decode it
+        elif data[:1] in _CHECKED:
+            await self._handle_checked(eio_sid, data)
+        else:
+            await super()._handle_eio_message(eio_sid, data)
+
+    async def _handle_checked(self, eio_sid: str, text: str) -> None:
+        frame = split_frame(text)
+        if frame is None:
+            await super()._handle_eio_message(eio_sid, text)  # the library reports it as it always did
+            return
+        if frame.attachments and self._max_attachments is not None and frame.attachments > self._max_attachments:
+            await self._refuse(eio_sid, frame, "invalid", "binary payloads are not accepted here")
+            return  # its attachments, if they come, are dropped as unannounced
         try:
-            args = orjson.loads(frame[body:])
-        except orjson.JSONDecodeError:
-            return False  # the library's parser reports it as it always did
-        if not isinstance(args, list) or len(args) > 2:
+            body = decode_body(text[frame.body:]) if frame.body < len(text) else None
+        except InvalidMessage as exc:
+            await self._refuse(eio_sid, frame, exc.code, exc.message)
+            return
+        if frame.kind == _EVENT:
+            await self._handle_text_event(eio_sid, frame, body, len(text.encode()))
+        elif frame.kind == _CONNECT:
+            await self._handle_connect(eio_sid, frame.namespace, body)
+        elif frame.kind == _ACK:
+            await self._handle_ack(eio_sid, frame.namespace, frame.ack_id, body)
+        else:  # a binary event or ack header: the library keeps it until its attachments arrive
+            await super()._handle_eio_message(eio_sid, text)
+
+    async def _handle_text_event(self, eio_sid: str, frame: Frame, args: Any, frame_bytes: int) -> None:
+        if not isinstance(args, list) or not args or args[0].__class__ is not str:
+            await self._refuse(eio_sid, frame, "invalid", "an event is a name followed by one payload")
+            return
+        namespace = frame.namespace or "/"
+        handler = self._fast_events.get(args[0]) if namespace == self._fast_namespace else None
+        if handler is None:
+            await self._handle_event(eio_sid, frame.namespace, frame.ack_id, args)
+            return
+        sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
+        if sid is None:
+            return  # not connected to this namespace: ignored, as the library does
+        if len(args) > 2:
             reply: dict[str, Any] = {"ok": False, "error": "invalid", "message": "an event carries one payload object"}
         else:
-            reply = await handler(sid, args[1] if len(args) == 2 else None, len(frame.encode()))
-        if ack_id:
-            push_text(self.eio, eio_sid, f"{_ACK}{self._fast_namespace},{ack_id}{orjson.dumps([reply]).decode()}")
-        return True
+            reply = await handler(sid, args[1] if len(args) == 2 else None, frame_bytes)
+        if frame.ack_id is not None:
+            push_text(self.eio, eio_sid, _ack_frame(namespace, frame.ack_id, reply))
+
+    async def _handle_event(self, eio_sid: str, namespace: Any, id: Any, data: Any) -> None:
+        # Every event, text or binary, passes here before the library looks its handler up.
+        name = data[0] if isinstance(data, list) and data else None
+        if self.registered(namespace or "/", name):
+            await super()._handle_event(eio_sid, namespace, id, data)
+            return
+        logger.info("unregistered or reserved event refused")
+        await self._refuse(eio_sid, Frame(_EVENT, namespace, id, 0, 0), "unknown_event", "unknown event")
+
+    async def _refuse(self, eio_sid: str, frame: Frame, code: str, message: str) -> None:
+        """Answer a packet that runs no handler: an error ack for an event that asked for one, a connect_error
+        for a connect; the connection itself keeps serving."""
+        namespace = frame.namespace or "/"
+        logger.info("packet refused (%s): %s", code, message)
+        if frame.kind == _CONNECT:
+            await self._send_packet(eio_sid, self.packet_class(
+                sio_packet.CONNECT_ERROR, namespace=namespace, data={"message": message, "data": {"error": code}}))
+        elif frame.kind in (_EVENT, _BINARY_EVENT) and frame.ack_id is not None \
+                and self.manager.sid_from_eio_sid(eio_sid, namespace) is not None:
+            push_text(self.eio, eio_sid, _ack_frame(namespace, frame.ack_id,
+                                                    {"ok": False, "error": code, "message": message}))
+
+    async def close_all(self, timeout: float) -> None:
+        """Close every client connection now: disconnect handlers run, each client gets a CLOSE packet, then its
+        WebSocket is closed. Handlers still running after ``timeout`` are left to the web server's shutdown."""
+        sockets = list(self.eio.sockets.values())
+        if not sockets:
+            return
+        reason = self.eio.reason.SERVER_DISCONNECT
+        closing = [asyncio.ensure_future(_close_socket(socket, reason)) for socket in sockets]
+        _, late = await asyncio.wait(closing, timeout=timeout)
+        for socket in sockets:
+            if late and isinstance(socket, LeanWebSocket):
+                socket.queue.put_nowait(None)  # its writer closes the WebSocket even if a handler still runs
 
     async def emit_fast(self, event: str, data: Any, room: str) -> None:
         """``emit(event, data, to=room)`` in the fast namespace: one frame encoded once and queued on each local
@@ -110,6 +246,81 @@ class FastSocketServer(socketio.AsyncServer):
         frame = encode_event(self._fast_namespace, event, data)
         for _, eio_sid in list(self.manager.get_participants(self._fast_namespace, room)):
             push_text(self.eio, eio_sid, frame)
+
+
+class Frame(NamedTuple):
+    """The header of a socket.io v5 text packet: ``<type>[<attachments>-][<namespace>,][<ack id>]<json>``
+    (a tuple: built for every client packet, and a frozen dataclass costs four times as much)."""
+
+    kind: str
+    namespace: str | None
+    ack_id: int | None
+    attachments: int
+    body: int  # where the JSON starts
+
+
+def split_frame(text: str) -> Frame | None:
+    """Parse the header the way python-socketio's ``Packet.decode`` does; ``None`` when it would refuse it."""
+    match = _HEADER.match(text)
+    if match is None or match.group(3) or match.group(6):
+        return None  # over ten attachment digits, or an id over 100 digits: the library refuses it first
+    attachments, namespace, ack_id = match.group(2), match.group(4), match.group(5)
+    return Frame(text[0], namespace.partition("?")[0] if namespace is not None else None,
+                 int(ack_id) if ack_id else None, int(attachments) if attachments else 0, match.end(5))
+
+
+def decode_body(body: str) -> Any:
+    """The JSON of a packet, refused with :class:`InvalidMessage` when too deep or not valid Unicode."""
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        if "depth" in str(exc):
+            raise InvalidMessage(f"payload is nested more than {MAX_NESTING} levels deep") from None
+        _explain(body)
+        raise InvalidMessage("payload is not valid JSON") from None
+    if body.count("[") + body.count("{") > MAX_NESTING:  # only then can it be too deep
+        _check_args(value)
+    return value
+
+
+def _explain(body: str) -> None:
+    """orjson refused it: the standard parser, which accepts lone surrogates, finds the field to name."""
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        return
+    _check_args(value)
+
+
+def _check_args(value: Any) -> None:
+    if isinstance(value, list) and value and isinstance(value[0], str):  # [event name, payload...]
+        check_structure(value[0], "event name")
+        for payload in value[1:]:
+            check_structure(payload)
+    else:
+        check_structure(value)
+
+
+def _ack_frame(namespace: str, ack_id: int, reply: Any) -> str:
+    prefix = "" if namespace == "/" else f"{namespace},"
+    return f"{_ACK}{prefix}{ack_id}{orjson.dumps([reply]).decode()}"
+
+
+def peer_address(environ: Mapping[str, Any]) -> str:
+    """The client's address as the TCP connection has it (aiohttp's ``request.remote``; the driver's
+    ``REMOTE_ADDR`` is always 127.0.0.1), an IPv6 one as its /64 (one subscriber's whole network). Behind a reverse
+    proxy that is the proxy's address: trusting ``X-Forwarded-For`` is left for when a proxy is configured."""
+    request = environ.get("aiohttp.request")
+    remote = str(getattr(request, "remote", None) or environ.get("REMOTE_ADDR") or "unknown")
+    try:
+        address = ipaddress.ip_address(remote)
+    except ValueError:
+        return remote
+    if not isinstance(address, ipaddress.IPv6Address):
+        return str(address)
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(ipaddress.IPv6Network((address, 64), strict=False))
 
 
 class _TextFrame(eio_packet.Packet):
@@ -135,6 +346,13 @@ class LeanWebSocket(AsyncSocket):
 
     _last_frame = 0.0
     _idle_handle: asyncio.TimerHandle | None = None
+    _ping_task: asyncio.Future[Any] | None = None
+
+    def schedule_ping(self) -> None:
+        # The library's, keeping the task so a closed socket does not leave it asleep for a ping interval.
+        if self.last_ping:
+            self.last_ping = None
+            self._ping_task = self.server.start_background_task(self._send_ping)
 
     async def receive(self, pkt: Any) -> None:
         if pkt.packet_type != eio_packet.MESSAGE:
@@ -164,6 +382,8 @@ class LeanWebSocket(AsyncSocket):
             await _despite_cancellation(writer_task)
             await _despite_cancellation(
                 self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE))
+            if self._ping_task is not None:
+                self._ping_task.cancel()
 
     async def _read_loop(self, ws: Any) -> None:
         loop = asyncio.get_running_loop()
@@ -223,6 +443,12 @@ class LeanWebSocket(AsyncSocket):
             except Exception:
                 break
         await ws.close()
+
+
+async def _close_socket(socket: AsyncSocket, reason: Any) -> None:
+    await socket.close(wait=False, reason=reason)
+    if isinstance(socket, LeanWebSocket):
+        socket.queue.put_nowait(None)  # after the CLOSE packet: the writer then closes the WebSocket
 
 
 async def _despite_cancellation(awaitable: Awaitable[Any]) -> None:

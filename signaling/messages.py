@@ -9,10 +9,12 @@ from typing import Any
 from .errors import InvalidMessage
 
 __all__ = ["Limits", "JoinMessage", "SignalMessage", "RelayMessage", "parse_join", "parse_signal", "parse_admit",
-           "parse_chat", "parse_relay", "check_size", "empty"]
+           "parse_chat", "parse_relay", "check_size", "check_structure", "MAX_NESTING", "empty"]
 
 _ID_CHARS = frozenset("0123456789abcdef")
 _SDP_TYPES = frozenset({"offer", "answer", "rollback", "pranswer"})
+# The deepest event (a signal's candidate) nests four levels; anything past this is not one of ours.
+MAX_NESTING = 32
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,9 @@ class Limits:
     max_candidate_bytes: int = 1024
     max_chat_chars: int = 2000
     signal_events_per_s: int = 50
+    # Engine.IO connections per client address (a page reconnecting after a network change uses one each).
+    connects_per_s: float = 5.0
+    connect_burst: int = 60
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,41 @@ def check_size(payload: Any, limits: Limits) -> None:
         raise InvalidMessage("payload is not plain JSON") from exc
     if size > limits.max_event_bytes:
         raise InvalidMessage(f"payload is larger than {limits.max_event_bytes} bytes")
+
+
+def check_structure(payload: Any, field: str = "payload") -> None:
+    """Refuse nesting deeper than :data:`MAX_NESTING` and text that is not valid Unicode (a lone UTF-16
+    surrogate such as the JSON escape ``\\udcff`` cannot be stored, encoded or shown), naming the field.
+
+    Iterative, so a hostile depth costs no recursion."""
+    stack: list[tuple[Any, str, int]] = [(payload, field, 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, str):
+            _check_text(value, path)
+        elif isinstance(value, (dict, list)):
+            if depth >= MAX_NESTING:
+                top = path.partition("[")[0].partition(".")[0]  # a path 32 levels long says nothing more
+                raise InvalidMessage(f"{top} is nested more than {MAX_NESTING} levels deep")
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str):
+                    _check_text(key, f"a field name in {path}")
+                stack.append((item, _child(path, key), depth + 1))
+
+
+def _child(path: str, key: object) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    name = str(key)[:40]  # the client chose it: bounded before it goes into a message
+    return name if path == "payload" else f"{path}.{name}"
+
+
+def _check_text(value: str, path: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidMessage(f"{path} must be valid Unicode text (it holds a lone UTF-16 surrogate)") from None
 
 
 def _object(payload: Any, allowed: frozenset[str]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import socketio
@@ -21,6 +21,7 @@ from .fastpath import FastSocketServer
 from .errors import Denied, InvalidMessage, RateLimited, SignalingError, WrongState
 from .messages import Limits
 from .ports import CallAuthority, Caller, MediaRelay, Member
+from .ratelimit import TokenBuckets
 
 __all__ = ["CallSignaling", "NAMESPACE"]
 
@@ -28,14 +29,22 @@ logger = logging.getLogger(__name__)
 
 NAMESPACE = "/call"
 Ack = dict[str, Any]
+# Ending one's part of a call is never rate-limited: a peer that flooded must still be able to hang up.
+_ALWAYS_ALLOWED = frozenset({"leave"})
 
 
 @dataclass
 class _Connection:
     caller: Caller
     member: Member | None = None
-    tokens: float = 0.0
-    refilled: float = field(default_factory=time.monotonic)
+
+    @property
+    def rate_key(self) -> str:
+        """The signaling rate limit's key: the durable participant once joined, the session before, so
+        neither a reconnect nor a second socket starts with a fresh bucket."""
+        if self.member is not None:
+            return f"participant:{self.member.participant_id}"
+        return f"session:{self.caller.ref}"
 
 
 class CallSignaling:
@@ -47,6 +56,7 @@ class CallSignaling:
     :param client_manager: e.g. ``socketio.AsyncRedisManager(url)`` to span several processes.
     :param relay: server-side media for pairs that cannot go peer to peer (``relay-*`` events); without it
         those events are refused with ``conflict``.
+    :param clock: seconds, for the rate limits (the host passes its own clock so tests can drive it).
     """
 
     def __init__(
@@ -59,6 +69,7 @@ class CallSignaling:
         ping_interval: float = 10,
         ping_timeout: float = 10,
         relay: MediaRelay | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         allowed = list(origins)
         if "*" in allowed:
@@ -67,9 +78,16 @@ class CallSignaling:
         self._authority = authority
         self._relay = relay
         self._connections: dict[str, _Connection] = {}
+        rate = self.limits.signal_events_per_s
+        self._event_buckets = TokenBuckets(rate, 2.0 * rate, clock)
         self.sio = FastSocketServer(
             NAMESPACE,
+            connect_limiter=TokenBuckets(self.limits.connects_per_s, self.limits.connect_burst, clock),
+            max_attachments=0,  # the pages send JSON only; binary packets would only be held in memory
             async_mode="aiohttp",
+            # The pages use WebSocket only. Long-polling is refused at once rather than served: an oversized
+            # polling POST is never answered by python-engineio 4.15 and then holds up shutdown.
+            transports=["websocket"],
             cors_allowed_origins=allowed,
             client_manager=client_manager,
             # One connection's events run in order (an offer must not be overtaken by its candidates).
@@ -84,6 +102,12 @@ class CallSignaling:
 
     def attach(self, app: Any) -> None:
         self.sio.attach(app)
+
+    async def close(self, timeout: float = 3.0) -> None:
+        """Close every client connection at once (pages reconnect: to another process, or to this server once
+        restarted) and stop the background tasks, so the web server's shutdown has nothing left to wait for."""
+        await self.sio.close_all(timeout)
+        await self.sio.shutdown()
 
     @property
     def connection_count(self) -> int:
@@ -114,7 +138,7 @@ class CallSignaling:
         self.sio.on("disconnect", self._disconnect, namespace=NAMESPACE)
         for event, handler in handlers.items():
             self.sio.on(event, self._guarded(event, handler), namespace=NAMESPACE)
-        self.sio.on("*", self._unknown, namespace=NAMESPACE)
+        # Any other name, including "connect" and "disconnect" sent as events, is refused by the server itself.
         # The relay itself skips python-socketio's packet layer (fastpath.py); same checks, same acks.
         self.sio.on_fast("signal", functools.partial(self._run, "signal", self._signal))
 
@@ -138,7 +162,7 @@ class CallSignaling:
             # A frame within the limit bounds its payload from above: only larger ones need measuring.
             if frame_bytes is None or frame_bytes > self.limits.max_event_bytes:
                 messages.check_size(payload, self.limits)
-            self._take_token(connection)
+            self._take_token(event, connection)
             result = await handler(sid, connection, payload)
             return {"ok": True, **result}
         except SignalingError as exc:
@@ -148,25 +172,16 @@ class CallSignaling:
             logger.exception("event %s failed for %s", event, sid)
             return _error("internal", "the server could not handle this event")
 
-    async def _unknown(self, event: str, sid: str, *args: Any) -> Ack:
-        logger.info("unknown event from %s", sid)
-        return _error("unknown_event", "unknown event")
-
-    def _take_token(self, connection: _Connection) -> None:
-        rate = self.limits.signal_events_per_s
-        now = time.monotonic()
-        connection.tokens = min(2.0 * rate, connection.tokens + (now - connection.refilled) * rate)
-        connection.refilled = now
-        if connection.tokens < 1:
+    def _take_token(self, event: str, connection: _Connection) -> None:
+        if event not in _ALWAYS_ALLOWED and not self._event_buckets.take(connection.rate_key):
             raise RateLimited("too many events; slow down")
-        connection.tokens -= 1
 
     # -- connection ------------------------------------------------------------------------------------------
     async def _connect(self, sid: str, environ: Mapping[str, Any], auth: Any = None) -> None:
         caller = await self._authority.authenticate(environ)
         if caller is None:
             raise socketio.exceptions.ConnectionRefusedError("unauthorized")
-        self._connections[sid] = _Connection(caller, tokens=2.0 * self.limits.signal_events_per_s)
+        self._connections[sid] = _Connection(caller)
 
     async def _disconnect(self, sid: str, reason: Any = None) -> None:
         connection = self._connections.pop(sid, None)

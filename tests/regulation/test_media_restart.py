@@ -26,7 +26,7 @@ from server.db import open_database
 from server.migrate import upgrade
 from server.tls import client_ssl_context
 from tests.conftest import free_port
-from tests.fakes import Browser
+from tests.fakes import Browser, open_link
 from tests.regulation.test_live import _stream_from_phone
 from tests.server.test_multiprocess import Node, _wait_healthy
 
@@ -101,7 +101,7 @@ async def test_the_server_killed_during_a_live_view_keeps_captures_and_takes_the
         created = await (await regulator.api("POST", "/api/cases", json={
             "case_number": "CRASH-1", "caller_phone": "+33600000000", "reason": ""})).json()
         case_id = created["case"]["id"]
-        await phone.session.get(created["link"]["url"].removeprefix(node.url))
+        await open_link(phone, created["link"]["url"])
         phone.csrf = re.search(r'"csrf":\s*"([^"]+)"', await (await phone.session.get("/caller")).text()).group(1)  # type: ignore[union-attr]
         caller = await _stream_from_phone(phone)
         try:

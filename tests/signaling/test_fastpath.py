@@ -7,6 +7,7 @@ either library changes it, they fail here rather than in a call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from signaling.fastpath import FastSocketServer, LeanWebSocket
+from tests.rawsocket import RawSocket
 
 NS = "/t"
 
@@ -171,3 +173,74 @@ async def test_a_client_that_goes_silent_is_dropped_after_ping_interval_plus_tim
     async with asyncio.timeout(5):
         while harness.sio.eio.sockets:
             await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def _raw(harness: Harness) -> AsyncIterator[RawSocket]:
+    async with aiohttp.ClientSession() as session:
+        raw = await RawSocket.open(session, harness.url, namespaces=(NS,))
+        try:
+            yield raw
+        finally:
+            await raw.close()
+
+
+def test_reserved_names_cannot_be_fast_events() -> None:
+    sio = FastSocketServer(NS, async_mode="aiohttp")
+    for name in ("connect", "disconnect", "connect_error", "*"):
+        with pytest.raises(ValueError, match="reserved"):
+            sio.on_fast(name, lambda *args: None)  # type: ignore[arg-type, return-value]
+
+
+async def test_reserved_and_unregistered_names_are_refused_on_both_paths(harness: Harness) -> None:
+    seen: list[str] = []
+
+    async def on_disconnect(sid: str, reason: Any = None) -> None:
+        seen.append("disconnect")
+
+    harness.sio.on("disconnect", on_disconnect, namespace=NS)
+    async with _raw(harness) as raw:
+        for frame in ('["disconnect"]', '["connect",{}]', '["connect_error"]', '["*","slow"]', '["nope",1]'):
+            assert (await raw.call(NS, frame)) == {"ok": False, "error": "unknown_event", "message": "unknown event"}
+        # Not in a namespace it never connected: no answer there, and still nothing run.
+        await raw.send('2/other,9["disconnect"]')
+        assert seen == [] and harness.fast_calls == []
+        assert (await raw.call(NS, '["echo",1]'))["seen"] == 1
+        assert (await raw.call(NS, '["slow",2]')) == {"ok": True, "slow": 2}
+
+
+async def test_an_announced_binary_packet_never_completed_is_released_on_disconnect(harness: Harness) -> None:
+    async with _raw(harness) as raw:
+        await raw.send(f'52-{NS},["slow",{{"_placeholder":true,"num":0}},{{"_placeholder":true,"num":1}}]')
+        await raw.ws.send_bytes(b"\x00" * 100)
+        async with asyncio.timeout(5):
+            while not harness.sio._binary_packet:
+                await asyncio.sleep(0.02)
+    async with asyncio.timeout(5):
+        while harness.sio.eio.sockets:
+            await asyncio.sleep(0.02)
+    assert harness.sio._binary_packet == {}
+
+
+async def test_binary_attachments_for_an_unconnected_namespace_are_not_kept(harness: Harness) -> None:
+    async with _raw(harness) as raw:
+        for _ in range(50):
+            await raw.send('51-/other,["slow",{"_placeholder":true,"num":0}]')
+            await raw.ws.send_bytes(b"\x00" * 1000)
+        assert (await raw.call(NS, '["slow",3]')) == {"ok": True, "slow": 3}
+        assert harness.sio._binary_packet == {}
+
+
+async def test_deep_connect_and_ack_packets_are_refused_before_the_library_parses_them(harness: Harness) -> None:
+    deep = "[" * 1500 + "]" * 1500  # deeper than orjson's own limit (1024), within the harness's 4 KiB frames
+    async with aiohttp.ClientSession() as session:
+        raw = await RawSocket.open(session, harness.url, namespaces=())
+        try:
+            await raw.ws.send_str(f'40{NS},{{"token":{deep}}}')
+            refused = await raw.expect(lambda p: p.startswith(f"4{NS},"))
+            assert "nested more than 32 levels" in refused and '"invalid"' in refused
+            await raw.send(f"3{NS},1{deep}")  # an ack nobody asked for, too deep: dropped
+            assert (await raw.connect(NS)).startswith(f"0{NS},")  # the connection still works
+            assert (await raw.call(NS, '["slow",4]')) == {"ok": True, "slow": 4}
+        finally:
+            await raw.close()

@@ -62,3 +62,21 @@ def test_join_chat_and_size_limits() -> None:
         deep = [deep]
     with pytest.raises(InvalidMessage):
         check_size(deep, LIMITS)
+
+
+def test_check_structure_names_the_field_with_a_lone_surrogate_or_too_deep() -> None:
+    from signaling.messages import MAX_NESTING, check_structure
+
+    check_structure({"to": PEER, "data": {"candidate": {"candidate": "candidate:1 é ✓"}}})
+    nested: list[Any] = []
+    for _ in range(MAX_NESTING):
+        nested = [nested]
+    for payload, start in [
+        ({"text": "x\udcff"}, "text must be valid Unicode"),
+        ({"data": {"list": ["ok", "\ud800"]}}, "data.list[1] must be valid Unicode"),
+        ({"\udcffkey": 1}, "a field name in payload must be valid Unicode"),
+        ({"deep": [[[[]]]] * 2 + [nested]}, "deep is nested more than 32 levels deep"),
+    ]:
+        with pytest.raises(InvalidMessage) as refused:
+            check_structure(payload)
+        assert refused.value.message.startswith(start), refused.value.message

@@ -1,5 +1,7 @@
 // Tele-expertise pages: send a request, act on one (accept, decline, ask/give information, answer, close,
 // escalate to video, attach files), and show a notice when the server says one of our requests changed.
+import { retryAfterMs } from './connect-retry.js';
+
 const boot = JSON.parse(document.getElementById('boot').textContent);
 
 async function call(method, path, body, contentType = 'application/json') {
@@ -73,6 +75,10 @@ if (actions) {
 
 if (window.io) {
   const socket = window.io('/expertise', { transports: ['websocket'] });
+  socket.on('connect_error', (error) => {
+    const wait = retryAfterMs(error); // refused for too many connections from this address: try again later
+    if (wait !== null) setTimeout(() => socket.connect(), wait);
+  });
   socket.on('request', (notice) => {
     if (boot.requestId && notice.request !== boot.requestId) return;
     document.getElementById('notice').classList.remove('hidden');

@@ -3,6 +3,7 @@
 // The server keeps our place (waiting room, admission, call membership) under our participant id, not under a
 // socket id. So every new connection only says who we are again: `join`, then `ready` and `enter` if the page
 // had got that far. Requests made while offline wait for that to be done, and every request is acknowledged.
+import { retryAfterMs } from './connect-retry.js';
 import { log, mark } from './hook.js';
 
 const ACK_TIMEOUT_MS = 8000;
@@ -52,6 +53,12 @@ export class Signaling {
     });
     this.socket.on('connect_error', (error) => {
       log(`socket connect error: ${error.message}`);
+      if (retryAfterMs(error) !== null) {
+        // Too many connections from this address (a shared network): not a refusal, so try again when told.
+        this.emitLocal('status', 'disconnected');
+        setTimeout(() => this.socket.connect(), retryAfterMs(error));
+        return;
+      }
       // Not active any more: the server refused the connection (session over), so socket.io will not retry.
       if (!this.socket.active) this.emitLocal('refused', error);
       else this.emitLocal('status', 'disconnected');

@@ -37,6 +37,7 @@ from .middlewares import setup_middlewares
 from .notify import HttpSmsGateway, OutboxNotifier, SmsNotifier
 from .pages import setup_page_routes
 from .regulation import RegulationCases
+from .stills import StillLimits
 from .relay import CallRelay
 from .sessions import WebSessions
 from .templates import create_environment
@@ -71,7 +72,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
                       route_cache_s=ROUTE_CACHE_S if settings.redis_url else SINGLE_PROCESS_ROUTE_CACHE_S)
     regulation = RegulationCases(sessions, clock, sealer, LinkSigner(settings.secret_key), audit,
                                  BlobStore(settings.data_dir / "blobs", sealer), _notifier(settings),
-                                 settings.public_url, settings.caller_link_ttl_s)
+                                 settings.public_url, settings.caller_link_ttl_s,
+                                 still_limits=StillLimits.from_settings(settings.uploads))
     # One registry owns every server-side peer of the process (live views and relayed calls alike).
     peers = PeerRegistry(MediaSettings(host_addresses=settings.media_hosts, port_range=settings.media_ports))
     relay = CallRelay(peers, calls)

@@ -38,12 +38,16 @@ class AttachmentLimits:
 
 
 def _mib(size: int) -> str:
-    return f"{size / _MIB:.0f} MiB" if size >= _MIB else f"{size // 1024} KiB"
+    if size < _MIB:
+        return f"{size // 1024} KiB"
+    return f"{size / _MIB:.1f}".removesuffix(".0") + " MiB"
 
 
 async def check_quota(session: AsyncSession, limits: AttachmentLimits, uploader: str, rid: str, size: int,
                       now: datetime) -> None:
     """Raise :class:`QuotaExceeded` when one more file of ``size`` bytes would break a quota."""
+    if size > limits.max_bytes:
+        raise QuotaExceeded(f"attachments are limited to {_mib(limits.max_bytes)} each")
     await _per_request(session, limits, rid, size)
     await _per_window(session, limits, uploader, size, now)
     stored = await session.scalar(select(func.coalesce(func.sum(RequestAttachment.size), 0))

@@ -17,7 +17,7 @@ import unicodedata
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
 
 from expertise import EXTENSIONS, IdempotencyKeyReused, QuotaExceeded, clean_name
 
@@ -67,11 +67,15 @@ def upload_errors(handler: Handler) -> Handler:
 
 
 async def read_upload(request: web.Request, limit: int, what: str) -> bytes:
-    """The whole body, or a 413 that says the limit in words."""
+    """The whole body, or a 413 that says the limit in words. A client that goes away mid-body (its network
+    dropped) gets a 400 nobody reads, and nothing is stored: the file is written only once it is whole."""
     try:
         return await read_body(request, limit)
     except web.HTTPRequestEntityTooLarge as exc:
         raise UploadQuotaExceeded(f"{what} are limited to {limit // (1024 * 1024)} MiB each") from exc
+    except (ConnectionResetError, ClientPayloadError) as exc:
+        logger.info("upload cut off on %s after part of its body", request.path)
+        raise Invalid("the upload stopped before its end: nothing was saved, send it again") from exc
 
 
 def idempotency_key(request: web.Request) -> str | None:

@@ -54,7 +54,7 @@ def _read(data: bytes) -> PdfReader:
 def _walk(start: PdfObject) -> list[DictionaryObject]:
     """Every dictionary reachable from ``start`` (indirect objects resolved once each), each once."""
     seen: set[tuple[int, int]] = set()
-    queue: list[PdfObject] = [start]
+    queue: list[PdfObject | None] = [start]
     found: list[DictionaryObject] = []
     try:
         while queue:
@@ -78,7 +78,7 @@ def _walk(start: PdfObject) -> list[DictionaryObject]:
 
 
 def _check(obj: DictionaryObject) -> None:
-    for key in obj.keys():
+    for key in obj:
         if key in _ACTIVE_KEYS:
             raise InvalidRequest(_REFUSED.format(what=key.lstrip("/")))
     if obj.get("/S") in _ACTIVE_ACTIONS:

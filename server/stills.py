@@ -23,11 +23,18 @@ from .config import UploadSettings
 from .errors import Invalid, LucarneError
 from .models import Capture, RegulationCase
 
-__all__ = ["StillLimits", "UploadQuotaExceeded", "clean_still", "check_still_quota", "lock_case"]
+__all__ = ["StillLimits", "UploadQuotaExceeded", "clean_still", "check_still_quota", "lock_case", "human_size"]
 
 _MIB = 1024 * 1024
 _IMAGE_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError,
                  Image.DecompressionBombWarning)
+
+
+def human_size(size: int) -> str:
+    """``512 KiB``, ``8 MiB``, ``1.5 MiB``: a limit as a user reads it."""
+    if size < _MIB:
+        return f"{size // 1024} KiB"
+    return f"{size / _MIB:.1f}".removesuffix(".0") + " MiB"
 
 
 class UploadQuotaExceeded(LucarneError):
@@ -60,7 +67,7 @@ class StillLimits:
 def clean_still(data: bytes, limits: StillLimits) -> tuple[bytes, int, int]:
     """Check the bytes are a real JPEG/PNG of bounded size; re-encode as JPEG without metadata. CPU-bound."""
     if len(data) > limits.max_bytes:
-        raise UploadQuotaExceeded(f"an image may not exceed {limits.max_bytes // _MIB} MiB")
+        raise UploadQuotaExceeded(f"images are limited to {human_size(limits.max_bytes)} each")
     if not data.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")):
         raise Invalid("only JPEG and PNG images are accepted (checked on the content, not the declared type)")
     try:
@@ -87,7 +94,7 @@ async def check_still_quota(session: AsyncSession, limits: StillLimits, case_id:
     if count >= limits.per_case:
         raise UploadQuotaExceeded(f"this case already holds {count} images, the most one case may hold")
     if total + size > limits.bytes_per_case:
-        raise UploadQuotaExceeded(f"the images of one case are limited to {limits.bytes_per_case // _MIB} MiB")
+        raise UploadQuotaExceeded(f"the images of one case are limited to {human_size(limits.bytes_per_case)}")
     since = now - timedelta(seconds=limits.window_s)
     recent, oldest = (await session.execute(select(func.count(), func.min(Capture.at)).where(
         Capture.case_id == case_id, Capture.capturer == capturer[:64], Capture.at > since))).one()

@@ -24,7 +24,7 @@ from expertise import EXTENSIONS, IdempotencyKeyReused, QuotaExceeded, clean_nam
 from .blobs import StorageFull, StorageUnavailable
 from .errors import Invalid
 from .httputil import read_body
-from .stills import UploadQuotaExceeded
+from .stills import UploadQuotaExceeded, human_size
 
 __all__ = ["upload_errors", "read_upload", "idempotency_key", "file_response", "content_disposition"]
 
@@ -72,7 +72,7 @@ async def read_upload(request: web.Request, limit: int, what: str) -> bytes:
     try:
         return await read_body(request, limit)
     except web.HTTPRequestEntityTooLarge as exc:
-        raise UploadQuotaExceeded(f"{what} are limited to {limit // (1024 * 1024)} MiB each") from exc
+        raise UploadQuotaExceeded(f"{what} are limited to {human_size(limit)} each") from exc
     except (ConnectionResetError, ClientPayloadError) as exc:
         logger.info("upload cut off on %s after part of its body", request.path)
         raise Invalid("the upload stopped before its end: nothing was saved, send it again") from exc

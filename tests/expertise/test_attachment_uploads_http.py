@@ -140,6 +140,18 @@ async def test_quotas_per_request_per_account_window_and_total(db: Any, database
         assert await _rows(server) == 5 and len(_blob_files(server)) == 5
 
 
+async def test_two_uploads_at_once_cannot_both_take_the_last_place(db: Any, database_url: str,
+                                                                  test_certs: Any) -> None:
+    uploads = UploadSettings(attachments_per_request=2)
+    async with hostile.started_server(database_url, test_certs, uploads=uploads) as server:
+        gp, (rid,) = await _gp_and_request(server)
+        async with gp:
+            assert (await _upload(gp, rid, hostile.plain_png((10, 10)))).status == 201
+            racing = await asyncio.gather(*(_upload(gp, rid, hostile.noise_png((200 + i, 200))) for i in range(2)))
+            assert sorted(response.status for response in racing) == [201, 413]
+        assert await _rows(server) == 2 and len(_blob_files(server)) == 2  # the loser's blob was removed
+
+
 async def _cut_off_upload(server: Any, gp: Browser, rid: str, data: bytes) -> None:
     """Send the headers and half the body, then close the connection (a phone losing its network)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", int(server.url.rsplit(":", 1)[1]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -17,7 +18,7 @@ from signaling import CallSignaling, Limits
 from .accounts import Accounts
 from .api import setup_api_routes
 from .audit import AuditLog
-from .blobs import BlobStore
+from .blobs import BlobStore, sweep_temporary
 from .calls import ROUTE_CACHE_S, SINGLE_PROCESS_ROUTE_CACHE_S, CallRules
 from .cases_api import setup_case_routes
 from .clock import Clock, SystemClock
@@ -112,8 +113,17 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.router.add_static("/static", settings.web_dir / "static", follow_symlinks=False)
     signaling.attach(app)
     app.cleanup_ctx.append(_engine_lifecycle)
+    app.on_startup.append(_sweep_blob_temporaries)
     app.on_shutdown.append(_close_sockets)
     return app
+
+
+async def _sweep_blob_temporaries(app: web.Application) -> None:
+    """Half-written blobs of a process that was killed mid-write (a write never leaves one otherwise)."""
+    for name in ("blobs", "expertise-blobs"):
+        removed = await asyncio.to_thread(sweep_temporary, app[settings_key].data_dir / name)
+        if removed:
+            logger.warning("removed %d unfinished blob writes from %s", removed, name)
 
 
 def _notifier(settings: Settings) -> SmsNotifier:

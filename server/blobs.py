@@ -14,12 +14,13 @@ import contextlib
 import errno
 import os
 import secrets
+import time
 from pathlib import Path
 
 from .crypto import Sealer
 from .ids import looks_like_id
 
-__all__ = ["BlobStore", "BlobMissing", "StorageError", "StorageFull", "StorageUnavailable"]
+__all__ = ["BlobStore", "BlobMissing", "StorageError", "StorageFull", "StorageUnavailable", "sweep_temporary"]
 
 _FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
@@ -80,3 +81,17 @@ class BlobStore:
                 temporary.unlink(missing_ok=True)
             kind = StorageFull if exc.errno in _FULL else StorageUnavailable
             raise kind(exc.errno or 0, f"blob write failed: {exc.strerror or exc}") from exc
+
+
+def sweep_temporary(root: Path, older_than_s: float = 3600.0) -> int:
+    """Remove the temporary files of writes that never finished (a process killed mid-write); returns how many.
+    Only files older than ``older_than_s`` go: another process may be writing a recent one right now."""
+    if not root.is_dir():
+        return 0
+    removed, cutoff = 0, time.time() - older_than_s
+    for temporary in root.glob("*/*.tmp"):
+        with contextlib.suppress(OSError):
+            if temporary.stat().st_mtime < cutoff:
+                temporary.unlink()
+                removed += 1
+    return removed

@@ -3,6 +3,7 @@ quotas (catalogue §4a 17, 19). Every file is built in the test."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 from typing import Any
@@ -79,3 +80,15 @@ async def test_a_case_takes_a_bounded_number_of_stills(db: Any, database_url: st
             full = await _send(phone, hostile.plain_png((16, 10)))
             assert full.status == 413 and "the most one case may hold" in (await full.json())["message"]
         assert await _captures(server) == 5
+
+
+async def test_two_stills_at_once_cannot_both_take_the_last_place(db: Any, database_url: str, test_certs: Any) -> None:
+    async with hostile.started_server(database_url, test_certs, uploads=UploadSettings(stills_per_case=2)) as server:
+        regulator, phone, _ = await _case_with_caller(server)
+        async with regulator, phone:
+            assert (await _send(phone, hostile.plain_png((10, 10)))).status == 201
+            racing = await asyncio.gather(*(_send(phone, hostile.noise_png((200 + i, 200))) for i in range(2)))
+            assert sorted(response.status for response in racing) == [201, 413]
+        assert await _captures(server) == 2
+        blobs = [p for p in (server.settings.data_dir / "blobs").rglob("*") if p.is_file()]
+        assert len(blobs) == 2  # the refused still's blob was removed

@@ -9,6 +9,7 @@ import re
 import secrets
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -110,3 +111,19 @@ async def test_a_still_on_a_full_volume_answers_507_and_leaves_the_case_intact(l
             assert (await regulator.api("GET", f"/api/cases/{case_id}")).status == 200
             small = await phone.api("POST", "/api/caller/stills?source=photo", data=hostile.plain_png())
             assert small.status == 201
+
+
+async def test_the_server_start_removes_writes_a_killed_process_left_unfinished(db: Any, database_url: str,
+                                                                                 test_certs: Any, tmp_path: Path) -> None:
+    shard = tmp_path / "data" / "expertise-blobs" / "ab"
+    shard.mkdir(parents=True)
+    stale, recent = shard / f".{'ab' * 16}.0001.tmp", shard / f".{'ab' * 16}.0002.tmp"
+    finished = shard / ("ab" * 16)
+    for path in (stale, recent, finished):
+        path.write_bytes(b"sealed bytes")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    os.utime(finished, (two_hours_ago, two_hours_ago))
+    async with hostile.started_server(database_url, test_certs, data_dir=tmp_path / "data"):
+        assert not stale.exists()
+        assert recent.exists() and finished.exists()  # another process may be writing it; a blob is never touched

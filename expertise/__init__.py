@@ -27,11 +27,15 @@ from .fhir_import import import_fhir_bundle, sniff_format
 from .models import metadata
 from .profiles import AbsenceView, ProfileUpdate, ProfileView, Profiles
 from .territory import Territory, departement_of, territory
-from .attachments import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, sniff_attachment
+from .attachment_quota import AttachmentLimits
+from .attachments import (
+    EXTENSIONS, MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, CleanFile, clean_name, sanitise_attachment, sniff_attachment,
+)
 from .deadlines import DEFAULT_DEADLINES, LEGAL_MAX_ANSWER, TIMER_KINDS, Deadline, DeadlinePolicy
 from .lifecycle import ASSIGNED_STATES, OPEN_STATES, STATES, TERMINAL_STATES, TRANSITIONS, check_transition
 from .request_errors import (
-    BillingLimitReached, InvalidRequest, InvalidTransition, RequestError, RequestForbidden, RequestNotFound,
+    BillingLimitReached, IdempotencyKeyReused, InvalidRequest, InvalidTransition, QuotaExceeded, RequestError,
+    RequestForbidden, RequestNotFound,
 )
 from .request_input import CONSULTATION_NEEDS, IDENTITY_STATUSES, AnswerReport, Consent, NewRequest, PatientIdentity
 from .request_models import RequestsBase
@@ -68,7 +72,9 @@ __all__ = [
     "SealerPort", "BlobPort", "AuditPort", "NotifierPort", "ClockPort", "RequestSummary", "RequestDetail",
     "AttachmentView", "TransitionView", "MessageView", "REQUESTER_ROLES", "REQUESTER_PROFESSIONS",
     "EXPERT_PROFESSIONS", "BILLING_CODES", "MAX_ACTS_PER_PATIENT_YEAR", "RankedCandidate", "rank_candidates",
-    "MAX_ATTACHMENT_BYTES", "MAX_ATTACHMENTS", "sniff_attachment", "PROFESSION_CODES", "profession_of",
+    "MAX_ATTACHMENT_BYTES", "MAX_ATTACHMENTS", "sniff_attachment", "sanitise_attachment", "CleanFile", "EXTENSIONS",
+    "clean_name",
+    "AttachmentLimits", "QuotaExceeded", "IdempotencyKeyReused", "PROFESSION_CODES", "profession_of",
     "TASK_STATUS", "SERVICE_REQUEST_STATUS", "fhir_communication", "fhir_bundle", "fhir_service_request", "fhir_task",
     "fhir_task_matches", "RequestMetrics", "RequestTimes", "compute_metrics", "load_metrics", "percentile",
     "ANSWER_BUCKETS",

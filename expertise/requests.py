@@ -7,6 +7,7 @@ assigned to their RPPS number (``assigned_rpps``), so a re-route revokes the pre
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import secrets
@@ -14,14 +15,15 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from .attachments import MAX_ATTACHMENTS, clean_name, sniff_attachment
+from .attachment_quota import AttachmentLimits, check_quota, lock_uploader
+from .attachments import CleanFile, clean_name, sanitise_attachment
 from .deadlines import TIMER_KINDS, DeadlinePolicy
 from .dispatch import Dispatcher, lock_request
 from .lifecycle import TERMINAL_STATES
-from .request_errors import InvalidRequest, RequestError, RequestForbidden, RequestNotFound
+from .request_errors import IdempotencyKeyReused, InvalidRequest, RequestError, RequestForbidden, RequestNotFound
 from .request_input import NewRequest
 from .request_models import ExpertiseRequest, RequestAttachment, RequestOffer, RequestTransition
 from .request_ports import Actor, AuditPort, BlobPort, ClockPort, DirectoryPort, Notice, NotifierPort, SealerPort
@@ -39,6 +41,17 @@ _LIST_LIMIT = 200
 
 def _new_id() -> str:
     return secrets.token_hex(16)
+
+
+def _attachment_id(rid: str, uploader: str, idempotency_key: str | None, sha256: str) -> str:
+    """A retry's id is the first attempt's: derived from the request, the uploader and the key (or the file)."""
+    token = f"key:{idempotency_key}" if idempotency_key else f"sha256:{sha256}"
+    return hashlib.sha256(f"attachment\0{rid}\0{uploader}\0{token}".encode()).hexdigest()[:32]
+
+
+def _open_for_attachments(row: ExpertiseRequest) -> None:
+    if row.status in TERMINAL_STATES:
+        raise InvalidRequest("this request is over; attachments can no longer be added")
 
 
 def _is_id(value: str) -> bool:
@@ -127,8 +140,10 @@ class ExpertiseRequests:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: ClockPort, directory: DirectoryPort,
                  sealer: SealerPort, blobs: BlobPort, audit: AuditPort, notifier: NotifierPort,
                  patient_key: Callable[[str], str], policy: DeadlinePolicy | None = None, node: str = "", *,
-                 load_ttl: float = 0.0) -> None:
+                 load_ttl: float = 0.0, attachment_limits: AttachmentLimits | None = None) -> None:
         self._sessions = sessions
+        self.attachment_limits = attachment_limits or AttachmentLimits()
+        self._sanitising = asyncio.Semaphore(2)
         self._clock = clock
         self._sealer = sealer
         self._blobs = blobs
@@ -253,25 +268,84 @@ class ExpertiseRequests:
             return self._summary(row, actor)
 
     # -- attachments -----------------------------------------------------------------------------------------
-    async def add_attachment(self, actor: Actor, rid: str, name: str, data: bytes) -> AttachmentView:
-        content_type = sniff_attachment(data)
+    async def attachment_room(self, actor: Actor, rid: str, size: int, idempotency_key: str | None = None) -> None:
+        """Refuse early, before the body is read, an upload that the request or the account has no room for (a
+        retry under a key that already stored its file always has room: it gets the first attachment back)."""
         async with self._sessions() as session:
             row = await self._visible(session, actor, rid, "expertise.attach")
-            count = await session.scalar(select(func.count()).where(RequestAttachment.request_id == rid))
-        if row.status in TERMINAL_STATES:
-            raise InvalidRequest("this request is over; attachments can no longer be added")
-        if (count or 0) >= MAX_ATTACHMENTS:
-            raise InvalidRequest(f"a request carries at most {MAX_ATTACHMENTS} attachments")
-        aid, now = _new_id(), self._clock.now()
-        await self._blobs.put(aid, data)
-        view = AttachmentView(aid, clean_name(name), content_type, len(data), hashlib.sha256(data).hexdigest(), now,
-                              actor.label)
+            _open_for_attachments(row)
+            if idempotency_key and await session.get(RequestAttachment,
+                                                     _attachment_id(rid, actor.label, idempotency_key, "")):
+                return
+            await check_quota(session, self.attachment_limits, actor.label, rid, size, self._clock.now())
+
+    async def add_attachment(self, actor: Actor, rid: str, name: str, data: bytes,
+                             idempotency_key: str | None = None) -> tuple[AttachmentView, bool]:
+        """Store a clean copy of an uploaded file; returns ``(view, created)``. A retry (the same Idempotency-Key,
+        or the same file again on the same request) returns the first attachment: one row, one blob. The blob is
+        written before its row and removed if the row is not written, so neither exists without the other."""
+        async with self._sessions() as session:
+            _open_for_attachments(await self._visible(session, actor, rid, "expertise.attach"))
+        async with self._sanitising:  # a few decodes at a time: each may hold a 40-megapixel image
+            clean = await asyncio.to_thread(sanitise_attachment, data, self.attachment_limits.max_bytes,
+                                            self.attachment_limits.max_pixels)
+        aid = _attachment_id(rid, actor.label, idempotency_key, clean.sha256)
+        async with self._sessions() as session:
+            earlier = await self._earlier_upload(session, rid, aid, clean)
+            if earlier is None:
+                await check_quota(session, self.attachment_limits, actor.label, rid, len(clean.data),
+                                  self._clock.now())
+        if earlier is not None:
+            return earlier, False
+        await self._blobs.put(aid, clean.data)
+        try:
+            view, created = await self._insert_attachment(actor, rid, aid, name, clean)
+        except BaseException:
+            await self._discard_blob(aid)
+            raise
+        if not created and view.id != aid:
+            await self._discard_blob(aid)
+        if created:
+            await self._record(actor, "expertise.attach", f"expertise:{rid}", "ok")
+        return view, created
+
+    async def _insert_attachment(self, actor: Actor, rid: str, aid: str, name: str,
+                                 clean: CleanFile) -> tuple[AttachmentView, bool]:
+        now = self._clock.now()
+        view = AttachmentView(aid, clean_name(name, clean.extension), clean.content_type, len(clean.data),
+                              clean.sha256, now, actor.label)
         async with self._sessions.begin() as session:
+            row = await lock_request(session, rid)
+            await lock_uploader(session, actor.label)
+            assert row is not None
+            _open_for_attachments(row)
+            earlier = await self._earlier_upload(session, rid, aid, clean)
+            if earlier is not None:
+                return earlier, False
+            await check_quota(session, self.attachment_limits, actor.label, rid, view.size, now)
             session.add(RequestAttachment(id=aid, request_id=rid, at=now, uploader=actor.label,
-                                          content_type=content_type, name_enc=self._seal(view.name, "attachment", aid),
+                                          content_type=clean.content_type,
+                                          name_enc=self._seal(view.name, "attachment", aid),
                                           size=view.size, sha256=view.sha256))
-        await self._record(actor, "expertise.attach", f"expertise:{rid}", "ok")
-        return view
+        return view, True
+
+    async def _earlier_upload(self, session: AsyncSession, rid: str, aid: str,
+                              clean: CleanFile) -> AttachmentView | None:
+        """The attachment a retry refers to: same id (same key, or same file), else the same file on the request."""
+        row = await session.get(RequestAttachment, aid)
+        if row is not None and row.sha256 != clean.sha256:
+            raise IdempotencyKeyReused("this Idempotency-Key was already used for another file; "
+                                       "send a new file with a new key")
+        if row is None:
+            row = await session.scalar(select(RequestAttachment).where(
+                RequestAttachment.request_id == rid, RequestAttachment.sha256 == clean.sha256).limit(1))
+        return self._attachment_view(row) if row is not None else None
+
+    async def _discard_blob(self, aid: str) -> None:
+        """Remove a blob that no row points to (a failed or duplicate upload)."""
+        async with self._sessions() as session:
+            if await session.get(RequestAttachment, aid) is None:
+                await self._blobs.delete(aid)
 
     async def attachment(self, actor: Actor, rid: str, aid: str) -> tuple[AttachmentView, bytes]:
         """One attachment's bytes: access is checked again and audited on every download."""

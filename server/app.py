@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -17,7 +18,7 @@ from signaling import CallSignaling, Limits
 from .accounts import Accounts
 from .api import setup_api_routes
 from .audit import AuditLog
-from .blobs import BlobStore
+from .blobs import BlobStore, sweep_temporary
 from .calls import ROUTE_CACHE_S, SINGLE_PROCESS_ROUTE_CACHE_S, CallRules
 from .cases_api import setup_case_routes
 from .clock import Clock, SystemClock
@@ -37,6 +38,7 @@ from .middlewares import setup_middlewares
 from .notify import HttpSmsGateway, OutboxNotifier, SmsNotifier
 from .pages import setup_page_routes
 from .regulation import RegulationCases
+from .stills import StillLimits
 from .relay import CallRelay
 from .sessions import WebSessions
 from .templates import create_environment
@@ -91,7 +93,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
                       route_cache_s=ROUTE_CACHE_S if settings.redis_url else SINGLE_PROCESS_ROUTE_CACHE_S)
     regulation = RegulationCases(sessions, clock, sealer, LinkSigner(settings.secret_key), audit,
                                  BlobStore(settings.data_dir / "blobs", sealer), _notifier(settings),
-                                 settings.public_url, settings.caller_link_ttl_s)
+                                 settings.public_url, settings.caller_link_ttl_s,
+                                 still_limits=StillLimits.from_settings(settings.uploads))
     # One registry owns every server-side peer of the process (live views and relayed calls alike).
     peers = PeerRegistry(_media_settings(settings))
     relay = CallRelay(peers, calls)
@@ -131,8 +134,17 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.router.add_static("/static", settings.web_dir / "static", follow_symlinks=False)
     signaling.attach(app)
     app.cleanup_ctx.append(_engine_lifecycle)
+    app.on_startup.append(_sweep_blob_temporaries)
     app.on_shutdown.append(_close_sockets)
     return app
+
+
+async def _sweep_blob_temporaries(app: web.Application) -> None:
+    """Half-written blobs of a process that was killed mid-write (a write never leaves one otherwise)."""
+    for name in ("blobs", "expertise-blobs"):
+        removed = await asyncio.to_thread(sweep_temporary, app[settings_key].data_dir / name)
+        if removed:
+            logger.warning("removed %d unfinished blob writes from %s", removed, name)
 
 
 def _notifier(settings: Settings) -> SmsNotifier:

@@ -9,12 +9,13 @@ from aiohttp import web
 from . import i18n
 from .context import principal_of
 from .errors import Invalid
-from .httputil import read_body, read_json, require_kind, require_professional
+from .httputil import read_json, require_kind, require_professional
 from .keys import live_key, regulation_key, settings_key, web_sessions_key
 from .pages import render_error, render_link_landing
-from .regulation import MAX_IMAGE_BYTES, CallerRefused, NewCase
+from .regulation import CallerRefused, NewCase
 from .sessions import COOKIE_NAME, Principal
 from .templates import render, request_language
+from .upload_http import file_response, read_upload, upload_errors
 
 __all__ = ["setup_case_routes", "DEVICE_COOKIE"]
 
@@ -80,8 +81,7 @@ async def list_captures(request: web.Request) -> web.Response:
 async def capture_image(request: web.Request) -> web.Response:
     view, data = await request.app[regulation_key].capture_image(
         require_professional(request), request.match_info["case"], request.match_info["capture"])
-    return web.Response(body=data, content_type="image/jpeg", headers={
-        "Content-Disposition": f'attachment; filename="capture-{view.id}.jpg"', "Cache-Control": "no-store"})
+    return file_response(data, "image/jpeg", f"capture-{view.id}.jpg")
 
 
 async def export_case(request: web.Request) -> web.Response:
@@ -173,21 +173,22 @@ async def caller_event(request: web.Request) -> web.Response:
     return web.json_response({"id": entry.id})
 
 
+@upload_errors
 async def caller_still(request: web.Request) -> web.Response:
-    """A still from the caller's phone (full-resolution photo, or the degraded mode's periodic still)."""
+    """A still from the caller's phone (full-resolution photo, or the degraded mode's periodic still). Its type
+    is read from the bytes, not the declared Content-Type; the case's quotas are checked before the body is read."""
     principal = require_kind(request, "caller")
-    if request.content_type not in ("image/jpeg", "image/png"):
-        raise Invalid("send a JPEG or PNG image")
     source = request.query.get("source", "photo")
     if source not in ("photo", "still"):
         raise Invalid("source must be photo or still")
-    data = await read_body(request, MAX_IMAGE_BYTES)
     location = None
     if "lat" in request.query and "lon" in request.query:
         location = _location({"lat": request.query["lat"], "lon": request.query["lon"]})
     assert principal.case_id is not None
-    capture = await request.app[regulation_key].store_capture(principal.case_id, principal.actor, data, source,
-                                                              location)
+    service = request.app[regulation_key]
+    await service.still_room(principal.case_id, principal.actor)
+    data = await read_upload(request, service.still_limits.max_bytes, "images")
+    capture = await service.store_capture(principal.case_id, principal.actor, data, source, location)
     return web.json_response({"capture": capture.id, "sha256": capture.sha256}, status=201)
 
 
@@ -226,6 +227,7 @@ async def caller_commands(request: web.Request) -> web.Response:
     return web.json_response({"commands": [{"id": e.id, "command": e.kind.removeprefix("command.")} for e in entries]})
 
 
+@upload_errors
 async def capture_frame(request: web.Request) -> web.Response:
     capture = await request.app[live_key].capture(require_professional(request), request.match_info["case"])
     return web.json_response(capture.to_json(), status=201)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Settings", "IceSettings", "LimitSettings", "ConfigError", "PROJECT_ROOT", "load_or_create_key"]
+__all__ = ["Settings", "IceSettings", "LimitSettings", "UploadSettings", "ConfigError", "PROJECT_ROOT", "load_or_create_key"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,6 +72,36 @@ class LimitSettings:
     socket_connect_burst: int = 60
 
 
+_MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class UploadSettings:
+    """Quotas on uploaded files: tele-expertise attachments (per file, per request, per account) and the stills of
+    a regulation case (per image, per case, per sender). A ``*_window_s`` is a sliding window: at most
+    ``*_per_window`` files and ``*_bytes_per_window`` bytes in any such stretch of time (429 with Retry-After);
+    totals (per request, per case, per account) answer 413."""
+
+    attachment_max_bytes: int = 10 * _MIB
+    attachments_per_request: int = 10
+    attachment_bytes_per_request: int = 40 * _MIB
+    user_window_s: int = 60
+    user_uploads_per_window: int = 10
+    user_bytes_per_window: int = 25 * _MIB
+    user_bytes_max: int = 2048 * _MIB
+    still_max_bytes: int = 8 * _MIB
+    stills_per_case: int = 500
+    still_bytes_per_case: int = 400 * _MIB
+    # The caller's degraded mode sends one still every 5 s (12 a minute): 20 leaves room for photos.
+    still_window_s: int = 60
+    stills_per_window: int = 20
+
+    def __post_init__(self) -> None:
+        for name, value in self.__dict__.items():
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"upload setting {name} must be a positive whole number")
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -110,6 +140,7 @@ class Settings:
     expertise_timer_interval_s: float = 1.0
     ice: IceSettings = field(default_factory=IceSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
+    uploads: UploadSettings = field(default_factory=UploadSettings)
 
     def __post_init__(self) -> None:
         if len(self.secret_key) < 32:
@@ -182,6 +213,7 @@ class Settings:
                 socket_connects_per_s=_number(env, "LUCARNE_SOCKET_CONNECTS_PER_S", "5"),
                 socket_connect_burst=int(_number(env, "LUCARNE_SOCKET_CONNECT_BURST", "60")),
             ),
+            uploads=_uploads(env),
             ice=IceSettings(
                 stun_urls=_csv(env.get("LUCARNE_STUN_URLS", "")),
                 turn_urls=_csv(env.get("LUCARNE_TURN_URLS", "")),
@@ -190,6 +222,19 @@ class Settings:
                 transport_policy=env.get("LUCARNE_ICE_POLICY", "all"),
             ),
         )
+
+
+# LUCARNE_UPLOAD_<FIELD> (upper case) overrides one UploadSettings field, e.g. LUCARNE_UPLOAD_USER_BYTES_MAX.
+def _uploads(env: Mapping[str, str]) -> UploadSettings:
+    values: dict[str, int] = {}
+    for name in UploadSettings.__dataclass_fields__:
+        raw = env.get(f"LUCARNE_UPLOAD_{name.upper()}")
+        if raw is not None:
+            try:
+                values[name] = int(raw)
+            except ValueError as exc:
+                raise ConfigError(f"LUCARNE_UPLOAD_{name.upper()} must be a whole number") from exc
+    return UploadSettings(**values)
 
 
 def _csv(value: str) -> tuple[str, ...]:

@@ -17,8 +17,8 @@ from typing import Any
 from aiohttp import web
 
 from expertise import (
-    Actor, AnswerReport, BillingLimitReached, DeadlinePolicy, DeadlineRunner, DirectoryPort, ExpertiseService,
-    InvalidRequest, InvalidTransition, MAX_ATTACHMENT_BYTES, NewRequest, RequestError, RequestForbidden,
+    Actor, AnswerReport, AttachmentLimits, BillingLimitReached, DeadlinePolicy, DeadlineRunner, DirectoryPort,
+    ExpertiseService, InvalidRequest, InvalidTransition, NewRequest, RequestError, RequestForbidden,
     RequestNotFound, profession_of,
 )
 
@@ -32,12 +32,13 @@ from .db import SessionFactory
 from .errors import Conflict, Forbidden, Invalid, LucarneError, NotFound
 from .expertise_socket import ExpertiseNotifier
 from .expertise_wiring import ExpertiseAudit, patient_key_function
-from .httputil import read_body, read_json, require_professional
+from .httputil import read_json, require_professional
 from .keys import (
     clock_key, consultations_key, db_key, directory_key, expertise_key, signaling_key, web_sessions_key,
 )
 from .models import User
 from .sessions import Principal
+from .upload_http import file_response, idempotency_key, read_upload, upload_errors
 
 __all__ = ["setup_expertise", "actor_for", "actor_from_principal", "translate_errors"]
 
@@ -202,22 +203,23 @@ async def teleconsultation(request: web.Request) -> web.Response:
 
 
 @translate_errors
+@upload_errors
 async def upload_attachment(request: web.Request) -> web.Response:
-    actor = await actor_for(request)
-    data = await read_body(request, MAX_ATTACHMENT_BYTES)
+    """201 with the new attachment; 200 with the first one for a retry (same Idempotency-Key or same file)."""
+    actor, service = await actor_for(request), _service(request)
+    key = idempotency_key(request)
+    await service.attachment_room(actor, _rid(request), request.content_length or 0, key)
+    data = await read_upload(request, service.attachment_limits.max_bytes, "attachments")
     name = request.query.get("name", "attachment")
-    view = await _service(request).add_attachment(actor, _rid(request), name[:300], data)
-    return web.json_response(view.to_json(), status=201)
+    view, created = await service.add_attachment(actor, _rid(request), name[:300], data, key)
+    return web.json_response(view.to_json(), status=201 if created else 200)
 
 
 @translate_errors
 async def download_attachment(request: web.Request) -> web.Response:
     actor = await actor_for(request)
     view, data = await _service(request).attachment(actor, _rid(request), request.match_info["aid"])
-    extension = {"image/jpeg": "jpg", "image/png": "png", "application/pdf": "pdf"}[view.content_type]
-    return web.Response(body=data, content_type=view.content_type, headers={
-        "Content-Disposition": f'attachment; filename="attachment-{view.id}.{extension}"',
-        "Cache-Control": "no-store"})
+    return file_response(data, view.content_type, view.name)
 
 
 # -- wiring ----------------------------------------------------------------------------------------------------
@@ -233,7 +235,15 @@ def build_service(settings: Settings, sessions: SessionFactory, clock: Clock, se
                             node=f"{socket.gethostname()}:{os.getpid()}",
                             # Open-request counts cached like the directory pools (5 s); capacity is still
                             # checked in the routing transaction.
-                            load_ttl=5.0)
+                            load_ttl=5.0, attachment_limits=attachment_limits(settings))
+
+
+def attachment_limits(settings: Settings) -> AttachmentLimits:
+    uploads = settings.uploads
+    return AttachmentLimits(max_bytes=uploads.attachment_max_bytes, per_request=uploads.attachments_per_request,
+                            bytes_per_request=uploads.attachment_bytes_per_request, window_s=uploads.user_window_s,
+                            per_window=uploads.user_uploads_per_window, bytes_per_window=uploads.user_bytes_per_window,
+                            bytes_per_user=uploads.user_bytes_max)
 
 
 def setup_expertise(app: web.Application, settings: Settings, sessions: SessionFactory, clock: Clock,

@@ -3,8 +3,8 @@
 A case is visible only to its members (the regulator who opened it and the professionals they add); anything
 else is reported as not found. The caller link works once, on one device (the first browser to open it gets a
 device secret; another device is refused and the refusal lands in the timeline), for its lifetime, for its case.
-Captures are validated by content (a real JPEG or PNG, bounded pixels), re-encoded without metadata, sealed in
-the blob store and hashed (SHA-256 of the stored JPEG).
+Captures are validated by content (a real JPEG or PNG, bounded pixels), re-encoded without metadata, held to
+per-case quotas (``server/stills.py``), sealed in the blob store and hashed (SHA-256 of the stored JPEG).
 """
 
 from __future__ import annotations
@@ -12,15 +12,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import io
 import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from .audit import AuditEvent, AuditLog
 from .blobs import BlobStore
@@ -33,14 +32,15 @@ from .links import LinkClaims, LinkError, LinkSigner, new_jti
 from .models import CallerLink, CaseEvent, CaseMember, Capture, RegulationCase, User
 from .notify import NotifyFailed, SmsNotifier
 from .sessions import Principal
+from .stills import StillLimits, check_still_quota, clean_still, lock_case
 
 __all__ = ["NewCase", "CaseView", "CallerLinkView", "TimelineEntry", "CaptureView", "RegulationCases",
            "CallerRefused", "MAX_IMAGE_BYTES", "MAX_PIXELS"]
 
-MAX_IMAGE_BYTES = 8 * 1024 * 1024
+MAX_IMAGE_BYTES = StillLimits.max_bytes
 COMMANDS = ("switch_camera", "torch_on", "torch_off")
 COMMANDS_PER_10S = 10
-MAX_PIXELS = 24_000_000
+MAX_PIXELS = StillLimits.max_pixels
 REGULATION_ROLES = ("regulator", "practitioner")
 
 
@@ -132,8 +132,10 @@ class CallerRefused(Exception):
 
 class RegulationCases:
     def __init__(self, sessions: SessionFactory, clock: Clock, sealer: Sealer, signer: LinkSigner, audit: AuditLog,
-                 blobs: BlobStore, notifier: SmsNotifier, public_url: str, link_ttl_s: int = 1800) -> None:
+                 blobs: BlobStore, notifier: SmsNotifier, public_url: str, link_ttl_s: int = 1800, *,
+                 still_limits: StillLimits | None = None) -> None:
         self._sessions = sessions
+        self.still_limits = still_limits or StillLimits()
         self._clock = clock
         self._sealer = sealer
         self._signer = signer
@@ -321,24 +323,43 @@ class RegulationCases:
         await self._audit_access(caller, "case.timeline", case_id, "ok")
         return entries
 
+    async def still_room(self, case_id: str, capturer: str) -> None:
+        """Refuse early, before the image is read, a still that the case's quotas have no room for."""
+        async with self._sessions() as session:
+            await self._open_case_row(session, case_id)
+            await check_still_quota(session, self.still_limits, case_id, capturer, 0, self._clock.now())
+
     async def store_capture(self, case_id: str, capturer: str, image: bytes, source: str,
                             location: dict[str, float] | None = None) -> CaptureView:
-        """Validate, strip metadata (re-encode), seal and record a still image for an open case."""
-        async with self._sessions() as session:
-            case = await session.get(RegulationCase, case_id)
-        if case is None or case.status != "open":
-            raise NotFound("no open case")
-        jpeg, width, height = await asyncio.to_thread(_clean_jpeg, image)
+        """Validate, strip metadata (re-encode), seal and record a still image for an open case. The blob is
+        written before its row and removed if the row is not written (a quota reached meanwhile, a failure)."""
+        await self.still_room(case_id, capturer)
+        jpeg, width, height = await asyncio.to_thread(clean_still, image, self.still_limits)
         capture_id, now = new_id(), self._clock.now()
         digest = hashlib.sha256(jpeg).hexdigest()
         await self._blobs.put(capture_id, jpeg)
         location_enc = (self._sealer.seal_text(json.dumps(location), f"capture-location:{capture_id}")
                         if location else None)
-        async with self._sessions.begin() as session:
-            session.add(Capture(id=capture_id, case_id=case_id, at=now, capturer=capturer[:64], source=source,
-                                sha256=digest, size=len(jpeg), width=width, height=height, location_enc=location_enc))
+        try:
+            async with self._sessions.begin() as session:
+                await lock_case(session, case_id)
+                await self._open_case_row(session, case_id)
+                await check_still_quota(session, self.still_limits, case_id, capturer, len(jpeg), now)
+                session.add(Capture(id=capture_id, case_id=case_id, at=now, capturer=capturer[:64], source=source,
+                                    sha256=digest, size=len(jpeg), width=width, height=height,
+                                    location_enc=location_enc))
+        except BaseException:
+            await self._blobs.delete(capture_id)
+            raise
         await self.record(case_id, capturer, "capture", {"capture": capture_id, "source": source, "sha256": digest})
         return CaptureView(capture_id, now, capturer, source, digest, len(jpeg), width, height, location)
+
+    @staticmethod
+    async def _open_case_row(session: AsyncSession, case_id: str) -> RegulationCase:
+        case = await session.get(RegulationCase, case_id, populate_existing=True)
+        if case is None or case.status != "open":
+            raise NotFound("no open case")
+        return case
 
     async def captures(self, caller: Principal, case_id: str) -> list[CaptureView]:
         await self._member_case(caller, case_id, "capture.list")
@@ -425,22 +446,3 @@ def _caller_refusal(link: CallerLink | None, case: RegulationCase | None,
             return None, device_secret
         return "other_device", None
     return None, None
-
-
-def _clean_jpeg(data: bytes) -> tuple[bytes, int, int]:
-    """Check the bytes are a real JPEG/PNG of bounded size, and re-encode as JPEG without any metadata."""
-    if len(data) > MAX_IMAGE_BYTES:
-        raise Invalid(f"image larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MiB")
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.format not in ("JPEG", "PNG"):
-                raise Invalid("only JPEG and PNG images are accepted")
-            if image.width * image.height > MAX_PIXELS:
-                raise Invalid("image has too many pixels")
-            image.load()
-            clean = image.convert("RGB")
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
-        raise Invalid("not a readable JPEG or PNG image") from exc
-    buffer = io.BytesIO()
-    clean.save(buffer, format="JPEG", quality=90)  # a fresh encode carries no EXIF (GPS) or other metadata
-    return buffer.getvalue(), clean.width, clean.height

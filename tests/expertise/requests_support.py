@@ -144,9 +144,22 @@ def _png() -> bytes:
     return buffer.getvalue()
 
 
+def make_pdf(subject: str = "") -> bytes:
+    """A real one-page PDF written by pypdf (``subject`` pads it: a 3 MB subject makes a 3 MB file)."""
+    import io
+
+    from pypdf import PdfWriter
+    writer = PdfWriter()
+    writer.add_blank_page(595, 842)
+    if subject:
+        writer.add_metadata({"/Subject": subject})
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
 PNG_1x1 = _png()
-PDF_MIN = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
-           b"trailer<</Root 1 0 R>>\n%%EOF\n")
+PDF_MIN = make_pdf()
 
 
 async def login_page(page: Any, url: str, username: str) -> None:

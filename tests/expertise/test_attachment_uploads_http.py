@@ -94,7 +94,10 @@ async def test_hostile_files_are_refused_or_stored_clean(live_server: Any) -> No
         assert not image.getexif() and b"Exif" not in stored["gps"] and image.size == (64, 48)
         assert b"PK\x03\x04" not in stored["zip"] and b"<script" not in stored["html"]
 
-        evil = '"; rm -rf /\u202egpj.exe\x00' + "x" * 500 + ".pdf"
+        # A NUL is refused at the edge for every field (server/inputs.py); the rest of a hostile name is cleaned.
+        nul = await _upload(gp, rid, PDF_MIN, "ecg\x00.pdf")
+        assert nul.status == 400 and "name" in (await nul.json())["message"]
+        evil = '"; rm -rf /\u202egpj.exe' + "x" * 500 + ".pdf"
         pdf = await _upload(gp, rid, PDF_MIN, evil)
         assert pdf.status == 201
         download = await gp.api("GET", f"{API}/{rid}/attachments/{(await pdf.json())['id']}")

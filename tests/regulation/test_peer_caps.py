@@ -17,7 +17,7 @@ from server.config import ConfigError, LimitSettings
 from server.db import SessionFactory
 from server.keys import live_key
 from tests.conftest import LiveServer, free_port, make_settings, serve
-from tests.fakes import Browser, make_user
+from tests.fakes import Browser, make_user, open_link
 from tests.media.test_peers import QuadrantTrack
 
 CAPS = LimitSettings(max_server_peers=8, server_peers_for_publishers=3, max_viewers_per_member=2,
@@ -63,7 +63,7 @@ async def _caller_of_new_case(server: Any, regulator: Browser, number: str) -> t
     created = await (await regulator.api("POST", "/api/cases", json={
         "case_number": number, "caller_phone": "+33600000000", "reason": ""})).json()
     phone = Browser(server)
-    await phone.session.get(created["link"]["url"].removeprefix(server.url))
+    await open_link(phone, created["link"]["url"])
     page = await (await phone.session.get("/caller")).text()
     phone.csrf = re.search(r'"csrf":\s*"([^"]+)"', page).group(1)  # type: ignore[union-attr]
     return str(created["case"]["id"]), phone

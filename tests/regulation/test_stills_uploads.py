@@ -15,7 +15,7 @@ from server.config import UploadSettings
 from server.keys import db_key
 from server.models import Capture
 from tests import hostile_files as hostile
-from tests.fakes import Browser, make_user
+from tests.fakes import Browser, make_user, open_link
 
 CASE = {"case_number": "SAMU69-0002", "caller_phone": "+33 6 00 00 00 02", "reason": "Chute"}
 
@@ -25,7 +25,7 @@ async def _case_with_caller(server: Any) -> tuple[Browser, Browser, str]:
     regulator, phone = Browser(server), Browser(server)
     assert (await regulator.login("regulateur")).status == 303
     body = await (await regulator.api("POST", "/api/cases", json=CASE)).json()
-    await phone.session.get(body["link"]["url"].removeprefix(server.url), allow_redirects=False)
+    await open_link(phone, body["link"]["url"])
     page = await (await phone.session.get("/caller")).text()
     phone.csrf = re.search(r'"csrf":\s*"([^"]+)"', page).group(1)  # type: ignore[union-attr]
     return regulator, phone, body["case"]["id"]

@@ -25,7 +25,7 @@ from server.models import Capture
 from tests import hostile_files as hostile
 from tests.conftest import IN_CI
 from tests.expertise.requests_support import http_body, seed_professional
-from tests.fakes import Browser, make_user
+from tests.fakes import Browser, make_user, open_link
 
 API = "/api/expertise/requests"
 
@@ -97,7 +97,7 @@ async def test_a_still_on_a_full_volume_answers_507_and_leaves_the_case_intact(l
             body = await (await regulator.api("POST", "/api/cases", json={
                 "case_number": "SAMU69-0003", "caller_phone": "+33 6 00 00 00 03", "reason": "Malaise"})).json()
             case_id = body["case"]["id"]
-            await phone.session.get(body["link"]["url"].removeprefix(live_server.url), allow_redirects=False)
+            await open_link(phone, body["link"]["url"])
             page = await (await phone.session.get("/caller")).text()
             phone.csrf = re.search(r'"csrf":\s*"([^"]+)"', page).group(1)  # type: ignore[union-attr]
             full = await phone.api("POST", "/api/caller/stills?source=photo", data=hostile.noise_png((700, 500)))  # a 600 KB JPEG once re-encoded

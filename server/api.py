@@ -12,7 +12,8 @@ from .errors import Invalid
 from .httputil import read_json, require_professional
 from .invites import ics_invite, qr_svg
 from .keys import (
-    audit_key, calls_key, consultations_key, relay_key, settings_key, signaling_key, web_sessions_key,
+    audit_key, calls_key, consultations_key, relay_key, settings_key, signaling_key, socket_sessions_key,
+    web_sessions_key,
 )
 
 __all__ = ["setup_api_routes"]
@@ -97,9 +98,10 @@ async def end_consultation(request: web.Request) -> web.Response:
     data = await read_json(request)
     report = _report(data, request, required=False)
     view = await request.app[consultations_key].end(principal, request.match_info["cid"], report)
-    await request.app[web_sessions_key].revoke_participants_of(view.id)
+    ended = await request.app[web_sessions_key].revoke_participants_of(view.id)
     request.app[calls_key].forget_routes()
     await request.app[signaling_key].consultation_ended(view.id)
+    await request.app[socket_sessions_key].end(ended)  # after the "ended" event, so the pages show why
     return web.json_response(view.to_json())
 
 

@@ -25,6 +25,7 @@ from .lifecycle import PARTICIPANT, check_transition
 from .models import ChatMessage, Consultation, ConsultationEvent, Participant
 from .route_cache import Route, RouteCache
 from .sessions import COOKIE_NAME, Principal, WebSessions
+from .socket_sessions import SocketSessions
 from .turn import ice_configuration
 
 __all__ = ["CallRules", "cookie_token"]
@@ -55,10 +56,11 @@ class CallRules:
     def __init__(
         self, sessions: SessionFactory, web_sessions: WebSessions, clock: Clock, sealer: Sealer,
         audit: AuditLog, ice: IceSettings, media: dict[str, Any] | None = None, *,
-        route_cache_s: float = ROUTE_CACHE_S,
+        socket_sessions: SocketSessions, route_cache_s: float = ROUTE_CACHE_S,
     ) -> None:
         self._sessions = sessions
         self._web_sessions = web_sessions
+        self._socket_sessions = socket_sessions
         self._clock = clock
         self._sealer = sealer
         self._audit = audit
@@ -72,7 +74,10 @@ class CallRules:
         principal = await self._web_sessions.resolve(token)
         if principal is None or token is None:
             return None
-        return Caller(ref=token, professional=principal.kind == "user")
+        return Caller(ref=token, professional=principal.kind == "user", session=principal.session_hash)
+
+    async def session_live(self, caller: Caller) -> bool:
+        return await self._socket_sessions.is_live(caller.session)
 
     async def join(self, caller: Caller, consultation_id: str | None, instance: str) -> JoinOutcome:
         principal = await self._web_sessions.resolve(caller.ref)

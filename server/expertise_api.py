@@ -34,7 +34,8 @@ from .expertise_socket import ExpertiseNotifier
 from .expertise_wiring import ExpertiseAudit, patient_key_function
 from .httputil import read_body, read_json, require_professional
 from .keys import (
-    clock_key, consultations_key, db_key, directory_key, expertise_key, signaling_key, web_sessions_key,
+    clock_key, consultations_key, db_key, directory_key, expertise_key, signaling_key, socket_sessions_key,
+    web_sessions_key,
 )
 from .models import User
 from .sessions import Principal
@@ -240,7 +241,7 @@ def setup_expertise(app: web.Application, settings: Settings, sessions: SessionF
                     sealer: Sealer, audit: AuditLog) -> None:
     """Create the request service, its deadline runner, routes and realtime namespace (inside ``create_app``)."""
     sio = app[signaling_key].sio
-    notifier = ExpertiseNotifier(sio, sessions, app[web_sessions_key])
+    notifier = ExpertiseNotifier(sio, sessions, app[web_sessions_key], app[socket_sessions_key])
     service = build_service(settings, sessions, clock, sealer, audit, notifier, app[directory_key])
     app[expertise_key] = service
     app[runner_key] = DeadlineRunner(service, settings.expertise_timer_interval_s)

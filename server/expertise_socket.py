@@ -3,6 +3,7 @@
 A professional's socket joins ``u:<user id>`` and, when the account is linked to the directory, ``rpps:<RPPS>``;
 notices go to those rooms (in every process when a message queue is configured). A notice carries the request id,
 the event and the new status only, never health content: the page fetches the request, which re-checks access.
+The socket also joins ``s:<session hash>``: it is closed when its login session ends (``socket_sessions.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .calls import cookie_token
 from .db import SessionFactory
 from .models import User
 from .sessions import WebSessions
+from .socket_sessions import SocketSessions, session_room
 
 __all__ = ["ExpertiseNotifier", "NAMESPACE"]
 
@@ -27,13 +29,17 @@ NAMESPACE = "/expertise"
 
 
 class ExpertiseNotifier:
-    def __init__(self, sio: socketio.AsyncServer, sessions: SessionFactory, web_sessions: WebSessions) -> None:
+    def __init__(self, sio: socketio.AsyncServer, sessions: SessionFactory, web_sessions: WebSessions,
+                 socket_sessions: SocketSessions) -> None:
         self._sio = sio
         self._sessions = sessions
         self._web_sessions = web_sessions
+        self._socket_sessions = socket_sessions
+        self._session_of: dict[str, str] = {}  # socket id -> session hash, for the per-event re-check
 
     def register(self) -> None:
         self._sio.on("connect", self._connect, namespace=NAMESPACE)
+        self._sio.on("disconnect", self._disconnect, namespace=NAMESPACE)
         self._sio.on("*", self._ignore, namespace=NAMESPACE)
 
     async def notify(self, notice: Notice) -> None:
@@ -51,9 +57,18 @@ class ExpertiseNotifier:
             raise socketio.exceptions.ConnectionRefusedError("professional login required")
         async with self._sessions() as session:
             user = await session.get(User, principal.user_id)
+        self._session_of[sid] = principal.session_hash
+        await self._sio.enter_room(sid, session_room(principal.session_hash), namespace=NAMESPACE)
         await self._sio.enter_room(sid, f"u:{principal.user_id}", namespace=NAMESPACE)
         if user is not None and user.rpps:
             await self._sio.enter_room(sid, f"rpps:{user.rpps}", namespace=NAMESPACE)
 
-    async def _ignore(self, event: str, sid: str, *args: Any) -> dict[str, str]:
-        return {"error": "unknown_event"}
+    async def _disconnect(self, sid: str, reason: Any = None) -> None:
+        self._session_of.pop(sid, None)
+
+    async def _ignore(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
+        session_hash = self._session_of.get(sid)
+        if session_hash is None or not await self._socket_sessions.is_live(session_hash):
+            self._socket_sessions.close_soon(sid, NAMESPACE)  # after this acknowledgement
+            return {"ok": False, "error": "unauthorized", "message": "your session has ended; sign in again"}
+        return {"ok": False, "error": "unknown_event", "message": "unknown event"}

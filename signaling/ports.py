@@ -11,10 +11,13 @@ __all__ = ["Caller", "Member", "JoinOutcome", "CallAuthority", "MediaRelay"]
 
 @dataclass(frozen=True)
 class Caller:
-    """Who opened the socket, as authenticated by the host (``ref`` is opaque to signaling)."""
+    """Who opened the socket, as authenticated by the host (``ref`` is opaque to signaling). ``session`` names the
+    login session it was opened with: the socket joins room ``s:<session>`` so the host can close every socket of a
+    session that ended (logout, deactivation, expiry)."""
 
     ref: str
     professional: bool
+    session: str = ""
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,11 @@ class JoinOutcome:
 class CallAuthority(Protocol):
     async def authenticate(self, environ: Mapping[str, Any]) -> Caller | None:
         """The caller for a connection (from its cookie), or ``None`` to refuse it."""
+        ...
+
+    async def session_live(self, caller: Caller) -> bool:
+        """Whether the session the socket was opened with still holds. Asked before every event (the ``signal``
+        hot path included): answer from memory where possible, yet within a second of a revocation."""
         ...
 
     async def join(self, caller: Caller, consultation_id: str | None, instance: str) -> JoinOutcome:

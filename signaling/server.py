@@ -2,11 +2,12 @@
 
 Rooms (all keyed by durable ids): ``c:<consultation>`` every connected member, ``staff:<consultation>`` the
 professionals who see the waiting room, ``call:<consultation>`` members in the call, ``p:<participant>`` one member
-(wherever its socket lives). With a message-queue client manager these rooms span server processes.
+(wherever its socket lives), ``s:<session>`` every socket of one login session (the host closes them when it ends). With a message-queue client manager these rooms span server processes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
@@ -67,6 +68,7 @@ class CallSignaling:
         self._authority = authority
         self._relay = relay
         self._connections: dict[str, _Connection] = {}
+        self._closing: set[asyncio.Future[None]] = set()
         self.sio = FastSocketServer(
             NAMESPACE,
             async_mode="aiohttp",
@@ -134,6 +136,8 @@ class CallSignaling:
         connection = self._connections.get(sid)
         if connection is None:
             return _error("forbidden", "not connected")
+        if not await self._authority.session_live(connection.caller):
+            return self._session_ended(sid)
         try:
             # A frame within the limit bounds its payload from above: only larger ones need measuring.
             if frame_bytes is None or frame_bytes > self.limits.max_event_bytes:
@@ -147,6 +151,14 @@ class CallSignaling:
         except Exception:
             logger.exception("event %s failed for %s", event, sid)
             return _error("internal", "the server could not handle this event")
+
+    def _session_ended(self, sid: str) -> Ack:
+        """Refuse the event, then close the socket: the task runs once this acknowledgement is queued (the
+        disconnect handler then takes the member offline as for any other departure)."""
+        task = asyncio.ensure_future(self.sio.disconnect(sid, namespace=NAMESPACE))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+        return _error("unauthorized", "your session has ended; sign in again")
 
     async def _unknown(self, event: str, sid: str, *args: Any) -> Ack:
         logger.info("unknown event from %s", sid)
@@ -167,6 +179,8 @@ class CallSignaling:
         if caller is None:
             raise socketio.exceptions.ConnectionRefusedError("unauthorized")
         self._connections[sid] = _Connection(caller, tokens=2.0 * self.limits.signal_events_per_s)
+        if caller.session:
+            await self.sio.enter_room(sid, f"s:{caller.session}", namespace=NAMESPACE)
 
     async def _disconnect(self, sid: str, reason: Any = None) -> None:
         connection = self._connections.pop(sid, None)

@@ -1,0 +1,177 @@
+"""An open socket lives no longer than the session it was opened with (issue #9 High 1, catalogue §4d 6).
+
+Logout, account deactivation and expiry each end a session; its open ``/call`` and ``/expertise`` sockets must then
+refuse the next event and be closed within one second, in every server process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import socketio
+
+from server.keys import accounts_key, audit_key, socket_sessions_key, web_sessions_key
+from server.deactivation import deactivate_account
+from tests.fakes import Browser, SocketPeer, join_as_patient, make_user, new_consultation
+from tests.server.test_cli import lucarne
+
+
+async def _practitioner(server: Any, username: str = "drhouse") -> Browser:
+    await make_user(server, username)
+    browser = Browser(server)
+    assert (await browser.login(username)).status == 303
+    return browser
+
+
+async def _expertise_socket(browser: Browser) -> socketio.AsyncClient:
+    client = socketio.AsyncClient(http_session=browser.session, reconnection=False)
+    await client.connect(browser.server.url, namespaces=["/expertise"], transports=["websocket"],
+                         headers={"Cookie": browser.cookie_header(), "Origin": browser.server.url},
+                         wait_timeout=10)
+    return client
+
+
+async def _closed_within(client: socketio.AsyncClient, namespace: str, seconds: float) -> float:
+    """How long until the server closed the client's namespace; fails after ``seconds``."""
+    start = time.monotonic()
+    while namespace in client.namespaces:
+        if time.monotonic() - start > seconds:
+            raise AssertionError(f"{namespace} socket still open {seconds} s after its session ended")
+        await asyncio.sleep(0.02)
+    return time.monotonic() - start
+
+
+class _Room:
+    """A practitioner in a consultation's waiting room, with a patient in it."""
+
+    def __init__(self, doctor: Browser, patient: Browser, doc_sock: SocketPeer, pat_sock: SocketPeer,
+                 patient_id: str) -> None:
+        self.doctor, self.patient, self.doc_sock, self.pat_sock = doctor, patient, doc_sock, pat_sock
+        self.patient_id = patient_id
+
+    async def close(self) -> None:
+        for sock in (self.doc_sock, self.pat_sock):
+            await sock.close()
+        await self.doctor.session.close()
+        await self.patient.session.close()
+
+
+async def _waiting_room(server: Any) -> _Room:
+    doctor = await _practitioner(server)
+    created = await new_consultation(doctor)
+    patient = await join_as_patient(server, created["link"]["url"])
+    doc_sock, pat_sock = await SocketPeer.connect(doctor), await SocketPeer.connect(patient)
+    assert (await doc_sock.call("join", {"consultation": created["consultation"]["id"], "instance": "d"}))["ok"]
+    patient_id = (await pat_sock.call("join", {"instance": "p"}))["me"]
+    assert (await pat_sock.call("ready"))["state"] == "waiting"
+    room = await doc_sock.next("waiting-room")
+    while not any(p["state"] == "waiting" for p in room["participants"]):
+        room = await doc_sock.next("waiting-room")
+    return _Room(doctor, patient, doc_sock, pat_sock, patient_id)
+
+
+async def _assert_no_more_waiting_room_events(room: _Room) -> None:
+    """The patient leaves and comes back: the practitioner's old socket must hear nothing of it."""
+    while not room.doc_sock.received.empty():
+        room.doc_sock.received.get_nowait()
+    await room.pat_sock.call("leave")
+    await room.pat_sock.call("ready")
+    with pytest.raises(TimeoutError):
+        await room.doc_sock.next("waiting-room", timeout=0.3)
+
+
+async def test_logout_closes_the_sessions_call_and_expertise_sockets_at_once(live_server: Any) -> None:
+    room = await _waiting_room(live_server)
+    expertise = await _expertise_socket(room.doctor)
+    try:
+        logout = await room.doctor.api("POST", "/logout", allow_redirects=False)
+        assert logout.status == 303
+        await _closed_within(room.doc_sock.client, "/call", 1.0)
+        await _closed_within(expertise, "/expertise", 1.0)
+        await _assert_no_more_waiting_room_events(room)
+        assert (await room.doctor.api("GET", "/api/consultations")).status == 401
+    finally:
+        await expertise.disconnect()
+        await room.close()
+
+
+async def test_expired_session_next_event_is_refused_and_its_sockets_closed(live_server: Any) -> None:
+    room = await _waiting_room(live_server)
+    expertise = await _expertise_socket(room.doctor)
+    try:
+        live_server.clock.advance(seconds=live_server.settings.session_ttl_s + 1)
+        # The very next event, before any sweep could run: refused by the per-event check.
+        refused = await room.doc_sock.call("admit", {"participant": room.patient_id})
+        assert refused["ok"] is False and refused["error"] == "unauthorized", refused
+        await _closed_within(room.doc_sock.client, "/call", 1.0)
+        await _closed_within(expertise, "/expertise", 1.0)  # an idle socket: closed by the sweep
+        await _closed_within(room.pat_sock.client, "/call", 1.0)  # the patient's session expired as well
+        assert (await room.doctor.api("GET", "/api/consultations")).status == 401
+    finally:
+        await expertise.disconnect()
+        await room.close()
+
+
+async def test_expired_session_refused_on_the_signal_fast_path(live_server: Any) -> None:
+    room = await _waiting_room(live_server)
+    try:
+        live_server.clock.advance(seconds=live_server.settings.session_ttl_s + 1)
+        refused = await room.doc_sock.call("signal", {"to": room.patient_id, "data": {"restartRequest": True}})
+        assert refused["ok"] is False and refused["error"] == "unauthorized", refused
+        await _closed_within(room.doc_sock.client, "/call", 1.0)
+    finally:
+        await room.close()
+
+
+async def test_4d6_deactivation_closes_open_sockets_and_they_stop_receiving_events(live_server: Any) -> None:
+    """§4d 6: deactivation terminates live sessions and WebSocket connections (the service call, in-process)."""
+    room = await _waiting_room(live_server)
+    expertise = await _expertise_socket(room.doctor)
+    app = live_server.app
+    try:
+        done = await deactivate_account(app[accounts_key], app[web_sessions_key], app[audit_key],
+                                        app[socket_sessions_key].end, "drhouse", actor="admin-test",
+                                        actor_role="admin")
+        assert done.sessions_revoked == 1
+        await _closed_within(room.doc_sock.client, "/call", 1.0)
+        await _closed_within(expertise, "/expertise", 1.0)
+        await _assert_no_more_waiting_room_events(room)
+        assert (await room.doctor.api("GET", "/api/consultations")).status == 401
+        assert (await Browser(live_server).login()).status == 401
+    finally:
+        await expertise.disconnect()
+        await room.close()
+
+
+async def test_4d6_deactivate_user_command_closes_a_running_servers_sockets(live_server: Any, database_url: str,
+                                                                          tmp_path: Any) -> None:
+    """§4d 6 from another process and without a message queue: the server's sweep finds the revoked session."""
+    room = await _waiting_room(live_server)
+    try:
+        result = await asyncio.to_thread(lucarne, ["deactivate-user", "drhouse"], database_url, tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert b"1 session(s) ended" in result.stdout
+        await _closed_within(room.doc_sock.client, "/call", 1.0)
+        await _assert_no_more_waiting_room_events(room)
+        unknown = await asyncio.to_thread(lucarne, ["deactivate-user", "nobody"], database_url, tmp_path)
+        assert unknown.returncode == 2 and b"no account" in unknown.stderr
+    finally:
+        await room.close()
+
+
+async def test_revoked_session_cannot_open_a_new_socket(live_server: Any) -> None:
+    doctor = await _practitioner(live_server)
+    cookie = doctor.cookie_header()
+    try:
+        await doctor.api("POST", "/logout", allow_redirects=False)
+        client = socketio.AsyncClient(reconnection=False, ssl_verify=False)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await client.connect(live_server.url, namespaces=["/call"], transports=["websocket"],
+                                 headers={"Cookie": cookie, "Origin": live_server.url}, wait_timeout=5)
+        await client.disconnect()
+    finally:
+        await doctor.session.close()

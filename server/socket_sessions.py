@@ -51,12 +51,12 @@ class _Confirmed:
 
 class SocketSessions:
     def __init__(self, web_sessions: WebSessions, clock: Clock, *, bus: SessionBus | None = None,
-                 sweep_s: float = SWEEP_S, max_age_s: float = MAX_AGE_S,
+                 sweep_s: float | None = None, max_age_s: float = MAX_AGE_S,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self._web_sessions = web_sessions
         self._clock = clock
         self._bus = bus
-        self._sweep_s = sweep_s
+        self._sweep_s = SWEEP_S if sweep_s is None else sweep_s
         self._max_age_s = max_age_s
         self._monotonic = monotonic
         self._confirmed: dict[str, _Confirmed] = {}

@@ -7,15 +7,25 @@ refuse the next event and be closed within one second, in every server process.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import socketio
+from aiohttp import web
 
+from server import socket_sessions
+from server.app import create_app
+from server.clock import ManualClock
+from server.config import Settings
+from server.tls import client_ssl_context, server_ssl_context
 from server.keys import accounts_key, audit_key, socket_sessions_key, web_sessions_key
 from server.deactivation import deactivate_account
+from server.errors import NotFound
+from tests.conftest import REDIS_URL, free_port, make_settings, require_service
 from tests.fakes import Browser, SocketPeer, join_as_patient, make_user, new_consultation
 from tests.server.test_cli import lucarne
 
@@ -141,7 +151,11 @@ async def test_4d6_deactivation_closes_open_sockets_and_they_stop_receiving_even
         await _closed_within(expertise, "/expertise", 1.0)
         await _assert_no_more_waiting_room_events(room)
         assert (await room.doctor.api("GET", "/api/consultations")).status == 401
-        assert (await Browser(live_server).login()).status == 401
+        async with Browser(live_server) as again:
+            assert (await again.login()).status == 401
+        with pytest.raises(NotFound):
+            await deactivate_account(app[accounts_key], app[web_sessions_key], app[audit_key],
+                                     app[socket_sessions_key].end, "nobody", actor="admin-test", actor_role="admin")
     finally:
         await expertise.disconnect()
         await room.close()
@@ -157,8 +171,6 @@ async def test_4d6_deactivate_user_command_closes_a_running_servers_sockets(live
         assert b"1 session(s) ended" in result.stdout
         await _closed_within(room.doc_sock.client, "/call", 1.0)
         await _assert_no_more_waiting_room_events(room)
-        unknown = await asyncio.to_thread(lucarne, ["deactivate-user", "nobody"], database_url, tmp_path)
-        assert unknown.returncode == 2 and b"no account" in unknown.stderr
     finally:
         await room.close()
 
@@ -175,3 +187,58 @@ async def test_revoked_session_cannot_open_a_new_socket(live_server: Any) -> Non
         await client.disconnect()
     finally:
         await doctor.session.close()
+
+
+# -- two server nodes in this process, sharing the database and Redis (each its own socket.io manager) ----------
+@dataclass
+class _Node:
+    url: str
+    app: web.Application
+    settings: Settings
+    clock: ManualClock
+    client_ssl: Any
+
+
+@pytest.fixture
+async def two_nodes(db: Any, database_url: str, test_certs: Any,
+                    monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[list[_Node]]:
+    redis_url = require_service(REDIS_URL, "Redis")
+    # No sweep within the test: only the Redis notice can close the other node's sockets in time.
+    monkeypatch.setattr(socket_sessions, "SWEEP_S", 60.0)
+    ports = [free_port(), free_port()]
+    shared = {"secret_key": secrets.token_bytes(48), "master_key": secrets.token_bytes(32)}
+    origins = tuple(f"https://localhost:{port}" for port in ports)
+    nodes, runners = [], []
+    try:
+        for port in ports:
+            settings = make_settings(database_url, port, redis_url=redis_url, allowed_origins=origins, **shared)
+            clock = ManualClock()
+            app = create_app(settings, clock=clock)
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            runners.append(runner)
+            await web.TCPSite(runner, "127.0.0.1", port, ssl_context=server_ssl_context(
+                test_certs.server_cert, test_certs.server_key)).start()
+            nodes.append(_Node(settings.public_url, app, settings, clock, client_ssl_context(test_certs.ca_cert)))
+        await asyncio.sleep(0.2)  # both nodes subscribed to the notices
+        yield nodes
+    finally:
+        for runner in runners:
+            await runner.cleanup()
+
+
+async def test_logout_on_one_node_closes_the_sessions_socket_on_another_through_redis(
+        two_nodes: list[_Node]) -> None:
+    first, second = two_nodes
+    await make_user(first)
+    async with Browser(first) as doctor:
+        assert (await doctor.login()).status == 303
+        created = await new_consultation(doctor)
+        on_second = await SocketPeer.connect(doctor, url=second.url)  # same session, the other process
+        try:
+            joined = await on_second.call("join", {"consultation": created["consultation"]["id"], "instance": "d"})
+            assert joined["ok"], joined
+            assert (await doctor.api("POST", "/logout", allow_redirects=False)).status == 303
+            await _closed_within(on_second.client, "/call", 1.0)
+        finally:
+            await on_second.close()

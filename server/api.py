@@ -101,7 +101,8 @@ async def end_consultation(request: web.Request) -> web.Response:
     ended = await request.app[web_sessions_key].revoke_participants_of(view.id)
     request.app[calls_key].forget_routes()
     await request.app[signaling_key].consultation_ended(view.id)
-    await request.app[socket_sessions_key].end(ended)  # after the "ended" event, so the pages show why
+    # After the "ended" event, so the pages say why; other processes forget their routes of it too.
+    await request.app[socket_sessions_key].end(ended, consultation=view.id)
     return web.json_response(view.to_json())
 
 

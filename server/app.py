@@ -78,6 +78,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     calls = CallRules(sessions, web_sessions, clock, sealer, audit, settings.ice, media,
                       socket_sessions=socket_sessions,
                       route_cache_s=ROUTE_CACHE_S if settings.redis_url else SINGLE_PROCESS_ROUTE_CACHE_S)
+    socket_sessions.on_consultation_ended(lambda _consultation: calls.forget_routes())
     regulation = RegulationCases(sessions, clock, sealer, LinkSigner(settings.secret_key), audit,
                                  BlobStore(settings.data_dir / "blobs", sealer), _notifier(settings),
                                  settings.public_url, settings.caller_link_ttl_s)

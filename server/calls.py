@@ -97,7 +97,7 @@ class CallRules:
 
     async def ready(self, member: Member) -> Member:
         async with self._sessions.begin() as session:
-            row = await _participant(session, member.participant_id)
+            row = await _open_participant(session, member.participant_id)
             if row.state in ("checking", "left"):
                 check_transition(PARTICIPANT, row.state, "waiting", "participant")
                 row.state = "waiting"
@@ -127,7 +127,7 @@ class CallRules:
 
     async def enter(self, member: Member) -> tuple[Member, list[Member]]:
         async with self._sessions.begin() as session:
-            row = await _participant(session, member.participant_id)
+            row = await _open_participant(session, member.participant_id)
             if row.state != "admitted":
                 raise WrongState("wait to be admitted")
             row.in_call = True
@@ -196,7 +196,7 @@ class CallRules:
     async def chat(self, member: Member, text: str) -> dict[str, Any]:
         now = self._clock.now()
         async with self._sessions.begin() as session:
-            row = await _participant(session, member.participant_id)
+            row = await _open_participant(session, member.participant_id)
             if row.state != "admitted":
                 raise WrongState("chat opens once you are admitted")
             message = ChatMessage(
@@ -215,7 +215,7 @@ class CallRules:
 
     async def leave(self, member: Member) -> None:
         async with self._sessions.begin() as session:
-            row = await _participant(session, member.participant_id)
+            row = await _open_participant(session, member.participant_id)
             row.in_call = False
             if row.kind != "practitioner" and row.state != "left":
                 _check(PARTICIPANT, row.state, "left")
@@ -316,6 +316,19 @@ async def _participant(session: Any, participant_id: str) -> Participant:
     if row is None or row.state == "removed":
         raise Denied("you are no longer part of this consultation")
     return row
+
+
+async def _open_participant(session: Any, participant_id: str) -> Participant:
+    """The participant, locked, refusing every action once its consultation ended or was cancelled: a socket still
+    open then (another process, a notice in flight) gets nothing accepted. The shared lock orders it with the end
+    (which locks the consultation for update): a chat row is never stored after the end committed. Consultation
+    before participant, the order ``admit`` takes them in."""
+    consultation_id = await session.scalar(select(Participant.consultation_id).where(Participant.id == participant_id))
+    consultation = (await session.get(Consultation, consultation_id, with_for_update={"read": True})
+                    if consultation_id else None)
+    if consultation is not None and consultation.status not in _OPEN:
+        raise WrongState("this consultation is over")
+    return await _participant(session, participant_id)
 
 
 def _member(row: Participant) -> Member:

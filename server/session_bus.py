@@ -1,6 +1,7 @@
-"""Notices that web sessions ended, over Redis pub/sub, so that every server process closes their sockets at once.
+"""Notices that web sessions (or consultations) ended, over Redis pub/sub, so that every server process closes their
+sockets at once and forgets what it cached about them.
 
-A notice names session hashes only (never a cookie value). It is an accelerator: without Redis, or when a notice is
+A notice names session hashes and consultation ids only (never a cookie value). It is an accelerator: without Redis, or when a notice is
 lost, each process's sweep (``socket_sessions.py``) still finds the ended sessions in the database within a second.
 """
 
@@ -9,35 +10,45 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-__all__ = ["SessionBus", "CHANNEL"]
+__all__ = ["SessionBus", "Notice", "CHANNEL"]
 
 logger = logging.getLogger(__name__)
 
 CHANNEL = "lucarne-sessions-ended"
-Handler = Callable[[list[str]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Notice:
+    sessions: list[str]  # hashes of web sessions that ended
+    consultations: list[str]  # ids of consultations that ended
+
+
+Handler = Callable[[Notice], Awaitable[None]]
 
 
 class SessionBus:
     def __init__(self, url: str) -> None:
         self._client = aioredis.from_url(url)
 
-    async def publish(self, session_hashes: Sequence[str]) -> None:
-        if session_hashes:
-            await self._client.publish(CHANNEL, json.dumps({"sessions": list(session_hashes)}))
+    async def publish(self, session_hashes: Sequence[str], consultations: Sequence[str] = ()) -> None:
+        if session_hashes or consultations:
+            await self._client.publish(CHANNEL, json.dumps({"sessions": list(session_hashes),
+                                                            "consultations": list(consultations)}))
 
     async def listen(self, handler: Handler) -> None:
-        """Call ``handler`` with the hashes of every notice, until cancelled or the connection fails."""
+        """Call ``handler`` with every notice, until cancelled or the connection fails."""
         pubsub = self._client.pubsub()
         await pubsub.subscribe(CHANNEL)
         try:
             async for message in pubsub.listen():
                 if message.get("type") == "message":
-                    hashes = _hashes(message.get("data"))
-                    if hashes:
-                        await handler(hashes)
+                    notice = _notice(message.get("data"))
+                    if notice is not None:
+                        await handler(notice)
         finally:
             await pubsub.aclose()
 
@@ -45,13 +56,15 @@ class SessionBus:
         await self._client.aclose()
 
 
-def _hashes(data: object) -> list[str]:
-    """The session hashes of a notice; anything malformed is ignored (the sweep is the safety net)."""
+def _notice(data: object) -> Notice | None:
+    """The notice in a message; anything malformed is ignored (the sweep is the safety net)."""
     try:
-        sessions = json.loads(data)["sessions"]  # type: ignore[arg-type]
-    except (TypeError, ValueError, KeyError):
+        body = json.loads(data)  # type: ignore[arg-type]
+        sessions, consultations = body.get("sessions", []), body.get("consultations", [])
+    except (TypeError, ValueError, AttributeError):
         logger.warning("ignored a malformed session notice")
-        return []
-    if not isinstance(sessions, list):
-        return []
-    return [h for h in sessions if isinstance(h, str) and len(h) == 64]
+        return None
+    if not isinstance(sessions, list) or not isinstance(consultations, list):
+        return None
+    return Notice([h for h in sessions if isinstance(h, str) and len(h) == 64],
+                  [c for c in consultations if isinstance(c, str) and len(c) <= 64])

@@ -6,7 +6,9 @@ removal. Three mechanisms, each covering the others' blind spots:
 * every socket event asks :meth:`SocketSessions.is_live`: answered from memory when the session was confirmed less
   than ``max_age_s`` ago and has not expired since, otherwise re-read from the database;
 * :meth:`SocketSessions.end` (logout, deactivation, consultation end) closes this process's sockets of those sessions
-  at once and publishes a notice (``session_bus.py``) so that the other processes close theirs at once too;
+  at once and publishes a notice (``session_bus.py``) so that the other processes close theirs at once too (a
+  consultation's end also reaches the callbacks of :meth:`SocketSessions.on_consultation_ended` in every process,
+  e.g. to forget cached signaling routes);
 * a sweep every ``sweep_s`` re-reads, in one batch, every session that has a socket in this process and closes the
   sockets of those that ended: expiry has no event, and a notice may be missing (no Redis, a command-line
   deactivation, a lost message).
@@ -27,7 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from .clock import Clock
-from .session_bus import SessionBus
+from .session_bus import Notice, SessionBus
 from .sessions import WebSessions
 
 __all__ = ["SocketSessions", "session_room"]
@@ -64,6 +66,7 @@ class SocketSessions:
         self._namespaces: tuple[str, ...] = ()
         self._tasks: list[asyncio.Task[None]] = []
         self._closing: set[asyncio.Task[None]] = set()
+        self._consultation_callbacks: list[Callable[[str], None]] = []
 
     def bind(self, sio: Any, namespaces: Iterable[str]) -> None:
         """The socket.io server whose sockets (in these namespaces) this guards."""
@@ -82,15 +85,19 @@ class SocketSessions:
         self._confirmed[session_hash] = _Confirmed(found[session_hash], self._monotonic())
         return True
 
-    async def end(self, session_hashes: Iterable[str]) -> None:
-        """These sessions were just revoked: close their sockets here and tell the other processes."""
-        hashes = list(session_hashes)
-        await self._close_local(hashes)
-        if self._bus is not None and hashes:
+    def on_consultation_ended(self, callback: Callable[[str], None]) -> None:
+        self._consultation_callbacks.append(callback)
+
+    async def end(self, session_hashes: Iterable[str], *, consultation: str | None = None) -> None:
+        """These sessions were just revoked (and this consultation ended): close their sockets here and tell the
+        other processes."""
+        notice = Notice(list(session_hashes), [consultation] if consultation else [])
+        await self._apply(notice)
+        if self._bus is not None:
             try:
-                await self._bus.publish(hashes)
+                await self._bus.publish(notice.sessions, notice.consultations)
             except Exception:  # the other processes' sweeps still close them within a second
-                logger.exception("could not publish %d ended sessions", len(hashes))
+                logger.exception("could not publish %d ended sessions", len(notice.sessions))
 
     def close_soon(self, sid: str, namespace: str) -> None:
         """Close one socket once the current handler returned (its refusal acknowledgement is queued first)."""
@@ -125,6 +132,12 @@ class SocketSessions:
             await self._bus.close()
 
     # -- internals -------------------------------------------------------------------------------------------
+    async def _apply(self, notice: Notice) -> None:
+        for consultation_id in notice.consultations:
+            for callback in self._consultation_callbacks:
+                callback(consultation_id)
+        await self._close_local(notice.sessions)
+
     async def _close_local(self, session_hashes: Iterable[str]) -> None:
         for session_hash in session_hashes:
             self._confirmed.pop(session_hash, None)
@@ -156,7 +169,7 @@ class SocketSessions:
     async def _listen_forever(self, bus: SessionBus) -> None:
         while True:
             try:
-                await bus.listen(self._close_local)
+                await bus.listen(self._apply)
             except Exception:
                 logger.exception("session notices interrupted; the sweep covers the gap")
             await asyncio.sleep(_BUS_RETRY_S)

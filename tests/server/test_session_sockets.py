@@ -242,3 +242,31 @@ async def test_logout_on_one_node_closes_the_sessions_socket_on_another_through_
             await _closed_within(on_second.client, "/call", 1.0)
         finally:
             await on_second.close()
+
+
+async def test_consultation_end_on_one_node_stops_signaling_on_another(two_nodes: list[_Node]) -> None:
+    """Issue #9 Medium 7 across processes: the practitioner's node forgets its cached routes at the end (the
+    patient's socket, on the node that ended the consultation, is closed there and cannot tell the other)."""
+    first, second = two_nodes
+    await make_user(first)
+    async with Browser(first) as doctor:
+        await doctor.login()
+        created = await new_consultation(doctor)
+        cid = created["consultation"]["id"]
+        patient = await join_as_patient(first, created["link"]["url"])
+        doc_sock, pat_sock = await SocketPeer.connect(doctor, url=second.url), await SocketPeer.connect(patient)
+        try:
+            await doc_sock.call("join", {"consultation": cid, "instance": "d"})
+            pat_id = (await pat_sock.call("join", {"instance": "p"}))["me"]
+            await pat_sock.call("ready")
+            assert (await doc_sock.call("admit", {"participant": pat_id}))["ok"]
+            restart = {"to": pat_id, "data": {"restartRequest": True}}
+            assert (await doc_sock.call("signal", restart))["ok"]  # the route is now cached on the second node
+            assert (await doctor.api("POST", f"/api/consultations/{cid}/end", json={})).status == 200
+            await _closed_within(pat_sock.client, "/call", 1.0)
+            refused = await doc_sock.call("signal", restart)
+            assert refused["ok"] is False and refused["error"] == "forbidden", refused
+        finally:
+            await doc_sock.close()
+            await pat_sock.close()
+            await patient.session.close()

@@ -83,17 +83,18 @@ class CallRules:
         principal = await self._web_sessions.resolve(caller.ref)
         if principal is None:
             raise Denied("your session has ended")
+        replaced: str | None = None
         if principal.kind == "user":
             row = await self._join_as_staff(principal, consultation_id, instance)
         else:
             if consultation_id not in (None, principal.consultation_id):
                 await self._deny(principal, "call.join", consultation_id or "")
                 raise Denied("no such consultation")
-            row = await self._update(principal.participant_id or "", instance=instance)
+            row, replaced = await self._join_participant(principal, instance)
         member = _member(row)
         await self._audit.record(AuditEvent(principal.actor, principal.role, "call.join",
                                             f"consultation:{member.consultation_id}", "ok"))
-        return JoinOutcome(member, await self._join_extra(member))
+        return JoinOutcome(member, await self._join_extra(member), replaced=replaced)
 
     async def ready(self, member: Member) -> Member:
         async with self._sessions.begin() as session:
@@ -286,6 +287,27 @@ class CallRules:
             raise Denied("no such consultation")
         return row
 
+    async def _join_participant(self, principal: Principal, instance: str) -> tuple[Participant, str | None]:
+        """Bind the participant's socket; a join from another page instance while its socket is still online is a
+        second device (a copied session cookie, or a second tab): it goes back to the waiting room, and the
+        connection it displaces is returned so that signaling closes it. A reconnect keeps its instance, and a
+        reload's old socket is normally gone already, so neither needs admitting again."""
+        participant_id = principal.participant_id or ""
+        async with self._sessions.begin() as session:
+            row = await _participant(session, participant_id)
+            replaced = row.connection if row.online and row.connection and row.instance != instance else None
+            if replaced is not None:
+                if row.state == "admitted":
+                    _check(PARTICIPANT, row.state, "waiting")
+                    row.state, row.in_call = "waiting", False
+                _event(session, row.consultation_id, self._clock, row.id, "other_device")
+            row.instance = instance
+        if replaced is not None:
+            self.forget_routes(participant_id)
+            await self._audit.record(AuditEvent(principal.actor, principal.role, "call.second_device",
+                                                f"consultation:{row.consultation_id}", "ok"))
+        return row, replaced
+
     async def _join_extra(self, member: Member) -> dict[str, Any]:
         async with self._sessions() as session:
             consultation = await session.get(Consultation, member.consultation_id)
@@ -298,13 +320,6 @@ class CallRules:
         if member.state == "admitted":
             extra["chat"] = await self.chat_history(member.consultation_id)
         return extra
-
-    async def _update(self, participant_id: str, **values: Any) -> Participant:
-        async with self._sessions.begin() as session:
-            row = await _participant(session, participant_id)
-            for key, value in values.items():
-                setattr(row, key, value)
-            return row
 
     async def _deny(self, principal: Principal, action: str, obj: str) -> None:
         await self._audit.record(AuditEvent(principal.actor, principal.role or principal.kind, action,

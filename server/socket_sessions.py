@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -67,6 +67,7 @@ class SocketSessions:
         self._tasks: list[asyncio.Task[None]] = []
         self._closing: set[asyncio.Task[None]] = set()
         self._consultation_callbacks: list[Callable[[str], None]] = []
+        self._sweep_lock = asyncio.Lock()
 
     def bind(self, sio: Any, namespaces: Iterable[str]) -> None:
         """The socket.io server whose sockets (in these namespaces) this guards."""
@@ -105,8 +106,19 @@ class SocketSessions:
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
+    @contextlib.asynccontextmanager
+    async def sweep_held(self) -> AsyncIterator[None]:
+        """No sweep runs meanwhile: a flow that ends sessions and then tells their sockets why (the end of a
+        consultation) is not overtaken by a sweep closing them first."""
+        async with self._sweep_lock:
+            yield
+
     async def sweep(self) -> None:
         """Re-read every session with a socket here; close the sockets of those that ended."""
+        async with self._sweep_lock:
+            await self._sweep()
+
+    async def _sweep(self) -> None:
         local = self._local_sessions()
         if not local:
             self._confirmed.clear()

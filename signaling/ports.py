@@ -41,6 +41,9 @@ class JoinOutcome:
     member: Member
     # Extra fields for the ``join`` acknowledgement (ICE configuration, chat history, consultation status).
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # The connection this join displaces: the member's socket on another device (same session, other instance).
+    # Signaling tells it (``replaced``), closes it, and tells the staff (``second-device``).
+    replaced: str | None = None
 
 
 class CallAuthority(Protocol):

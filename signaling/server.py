@@ -206,6 +206,8 @@ class CallSignaling:
         if connection.member is not None and connection.member.participant_id != member.participant_id:
             raise WrongState("this connection already joined another consultation")
         connection.member = member
+        if outcome.replaced and outcome.replaced != sid:
+            await self._displace(outcome.replaced, member)
         await self.sio.enter_room(sid, f"c:{member.consultation_id}", namespace=NAMESPACE)
         await self.sio.enter_room(sid, f"p:{member.participant_id}", namespace=NAMESPACE)
         if member.staff:
@@ -214,6 +216,14 @@ class CallSignaling:
         await self._push_waiting_room(member.consultation_id)
         return {"me": member.participant_id, "kind": member.kind, "state": member.state,
                 "staff": member.staff, **outcome.extra}
+
+    async def _displace(self, old_sid: str, member: Member) -> None:
+        """One device per member: the previous socket (any process) is told and closed, the call and staff told."""
+        cid = member.consultation_id
+        await self.sio.emit("replaced", {}, to=old_sid, namespace=NAMESPACE)
+        await self.sio.disconnect(old_sid, namespace=NAMESPACE)
+        await self.sio.emit("peer-left", {"id": member.participant_id}, to=f"call:{cid}", namespace=NAMESPACE)
+        await self.sio.emit("second-device", member.public(), to=f"staff:{cid}", namespace=NAMESPACE)
 
     async def _ready(self, sid: str, connection: _Connection, payload: Any) -> Ack:
         messages.empty(payload)

@@ -15,7 +15,13 @@ from sqlalchemy import func, select
 from server.keys import db_key
 from server.models import ChatMessage
 from server.socket_sessions import SocketSessions
-from tests.fakes import Browser, SocketPeer, join_as_patient, make_user, new_consultation
+from tests.fakes import (
+    Browser,
+    SocketPeer,
+    join_as_patient,
+    make_user,
+    new_consultation,
+)
 
 OFFER_SDP = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
 

@@ -12,7 +12,13 @@ from sqlalchemy import select
 
 from server.keys import db_key
 from server.models import ConsultationEvent
-from tests.fakes import Browser, SocketPeer, join_as_patient, make_user, new_consultation
+from tests.fakes import (
+    Browser,
+    SocketPeer,
+    join_as_patient,
+    make_user,
+    new_consultation,
+)
 
 
 async def _in_call(server: Any) -> tuple[Browser, Browser, SocketPeer, SocketPeer, str, str]:
@@ -85,7 +91,7 @@ async def test_a_second_device_with_the_same_session_needs_admission_again(live_
 
 
 async def test_a_reload_or_a_reconnect_on_the_same_device_keeps_the_admission(live_server: Any) -> None:
-    doctor, patient, doc_sock, phone, pat_id, _ = await _in_call(live_server)
+    doctor, patient, doc_sock, phone, _, _ = await _in_call(live_server)
     try:
         again = await SocketPeer.connect(patient)  # the network came back before the old socket timed out
         assert (await again.call("join", {"instance": "phone"}))["state"] == "admitted"

@@ -21,12 +21,18 @@ from server import socket_sessions
 from server.app import create_app
 from server.clock import ManualClock
 from server.config import Settings
-from server.tls import client_ssl_context, server_ssl_context
-from server.keys import accounts_key, audit_key, socket_sessions_key, web_sessions_key
 from server.deactivation import deactivate_account
 from server.errors import NotFound
+from server.keys import accounts_key, audit_key, socket_sessions_key, web_sessions_key
+from server.tls import client_ssl_context, server_ssl_context
 from tests.conftest import REDIS_URL, free_port, make_settings, require_service
-from tests.fakes import Browser, SocketPeer, join_as_patient, make_user, new_consultation
+from tests.fakes import (
+    Browser,
+    SocketPeer,
+    join_as_patient,
+    make_user,
+    new_consultation,
+)
 from tests.server.test_cli import lucarne
 
 

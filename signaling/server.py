@@ -2,7 +2,8 @@
 
 Rooms (all keyed by durable ids): ``c:<consultation>`` every connected member, ``staff:<consultation>`` the
 professionals who see the waiting room, ``call:<consultation>`` members in the call, ``p:<participant>`` one member
-(wherever its socket lives), ``s:<session>`` every socket of one login session (the host closes them when it ends). With a message-queue client manager these rooms span server processes.
+(wherever its socket lives), ``s:<session>`` every socket of one login session (the host closes them when it
+ends). With a message-queue client manager these rooms span server processes.
 """
 
 from __future__ import annotations

@@ -24,6 +24,8 @@ from .models import CallerLink, Consultation, Participant, RegulationCase, User,
 __all__ = ["Principal", "WebSessions", "COOKIE_NAME"]
 
 COOKIE_NAME = "__Host-lucarne"
+# Sessions checked per round of queries by WebSessions.live (well under SQLite's bound-parameter limit).
+_LIVE_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -125,23 +127,27 @@ class WebSessions:
 
     async def live(self, session_hashes: Collection[str]) -> dict[str, datetime]:
         """Of these session hashes, those :meth:`resolve` would still accept, each with its expiry: the same rules
-        in four queries however many sessions are asked about."""
-        if not session_hashes:
-            return {}
+        in four queries per batch of sessions asked about."""
+        hashes = list(session_hashes)
+        accepted: dict[str, datetime] = {}
+        for start in range(0, len(hashes), _LIVE_BATCH):
+            accepted.update(await self._live_batch(hashes[start:start + _LIVE_BATCH]))
+        return accepted
+
+    async def _live_batch(self, hashes: list[str]) -> dict[str, datetime]:
         now = self._clock.now()
         async with self._sessions() as session:
             rows = list(await session.scalars(select(WebSession).where(
-                WebSession.token_hash.in_(list(session_hashes)), ~WebSession.revoked, WebSession.expires_at > now)))
+                WebSession.token_hash.in_(hashes), ~WebSession.revoked, WebSession.expires_at > now)))
             users = await _active_users(session, {r.user_id for r in rows if r.kind == "user" and r.user_id})
             participants = await _present_participants(
                 session, {r.participant_id for r in rows if r.kind == "participant" and r.participant_id})
             callers = await _open_callers(session, [r for r in rows if r.kind == "caller"])
-        accepted = {
+        return {
             r.token_hash: r.expires_at for r in rows
             if (r.kind == "user" and r.user_id in users) or (r.kind == "participant" and r.participant_id in participants)
             or (r.kind == "caller" and r.token_hash in callers)
         }
-        return accepted
 
     async def revoke(self, session_hash: str) -> None:
         async with self._sessions.begin() as session:

@@ -19,11 +19,12 @@ from aiohttp import web
 
 from server import socket_sessions
 from server.app import create_app
+from server.calls import cookie_token
 from server.clock import ManualClock
 from server.config import Settings
 from server.deactivation import deactivate_account
 from server.errors import NotFound
-from server.keys import accounts_key, audit_key, socket_sessions_key, web_sessions_key
+from server.keys import accounts_key, audit_key, consultations_key, socket_sessions_key, web_sessions_key
 from server.tls import client_ssl_context, server_ssl_context
 from tests.conftest import REDIS_URL, free_port, make_settings, require_service
 from tests.fakes import (
@@ -276,3 +277,36 @@ async def test_consultation_end_on_one_node_stops_signaling_on_another(two_nodes
             await doc_sock.close()
             await pat_sock.close()
             await patient.session.close()
+
+
+async def test_the_batch_check_agrees_with_resolve(live_server: Any) -> None:
+    """WebSessions.live (the sweep's and the per-event check's source) accepts exactly what resolve accepts."""
+    web_sessions = live_server.app[web_sessions_key]
+    doctor = await _practitioner(live_server)
+    other = await _practitioner(live_server, "drwho")
+    created = await new_consultation(doctor)
+    patient = await join_as_patient(live_server, created["link"]["url"])
+    try:
+        tokens = {name: cookie_token(b.cookie_header()) for name, b in
+                  (("doctor", doctor), ("other", other), ("patient", patient))}
+
+        async def agree() -> dict[str, bool]:
+            principals = {name: await web_sessions.resolve(token) for name, token in tokens.items()}
+            live = await web_sessions.live([p.session_hash for p in principals.values() if p is not None] + ["0" * 64])
+            for principal in principals.values():
+                if principal is not None:
+                    assert principal.session_hash in live
+            assert len(live) == sum(p is not None for p in principals.values())
+            return {name: p is not None for name, p in principals.items()}
+
+        assert await agree() == {"doctor": True, "other": True, "patient": True}
+        await live_server.app[accounts_key].deactivate("drwho")
+        principal = await web_sessions.resolve(tokens["doctor"])
+        assert principal is not None
+        await live_server.app[consultations_key].end(principal, created["consultation"]["id"], None)
+        assert await agree() == {"doctor": True, "other": False, "patient": False}
+        live_server.clock.advance(seconds=live_server.settings.session_ttl_s + 1)
+        assert await agree() == {"doctor": False, "other": False, "patient": False}
+    finally:
+        for browser in (doctor, other, patient):
+            await browser.session.close()

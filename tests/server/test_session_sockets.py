@@ -7,7 +7,10 @@ refuse the next event and be closed within one second, in every server process.
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -34,7 +37,7 @@ from tests.fakes import (
     make_user,
     new_consultation,
 )
-from tests.server.test_cli import lucarne
+from tests.server.test_cli import ROOT, lucarne
 
 
 async def _practitioner(server: Any, username: str = "drhouse") -> Browser:
@@ -310,3 +313,25 @@ async def test_the_batch_check_agrees_with_resolve(live_server: Any) -> None:
     finally:
         for browser in (doctor, other, patient):
             await browser.session.close()
+
+
+async def test_4d6_deactivate_user_command_notifies_every_node_through_redis(two_nodes: list[_Node],
+                                                                           database_url: str, tmp_path: Any) -> None:
+    """§4d 6 with a message queue: the command publishes the ended sessions; no sweep runs on the nodes here."""
+    first, second = two_nodes
+    await make_user(first)
+    async with Browser(first) as doctor:
+        assert (await doctor.login()).status == 303
+        sockets = [await SocketPeer.connect(doctor), await SocketPeer.connect(doctor, url=second.url)]
+        try:
+            env = {**os.environ, "LUCARNE_DATABASE_URL": database_url, "LUCARNE_REDIS_URL": REDIS_URL,
+                   "LUCARNE_VAR_DIR": str(tmp_path / "var")}
+            result = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "server", "deactivate-user",
+                                                              "drhouse"], env=env, cwd=ROOT, capture_output=True,
+                                             timeout=60)
+            assert result.returncode == 0, result.stderr
+            for sock in sockets:
+                await _closed_within(sock.client, "/call", 1.0)
+        finally:
+            for sock in sockets:
+                await sock.close()

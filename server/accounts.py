@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from .clock import Clock
 from .config import LimitSettings
 from .db import SessionFactory
-from .errors import Invalid, RateLimited
+from .errors import Invalid, NotFound, RateLimited
 from .ids import new_id
 from .models import LoginAttempt, User
 
@@ -79,6 +79,16 @@ class Accounts:
         async with self._sessions() as session:
             user = await session.scalar(select(User).where(User.username == username.lower()))
         return _account(user) if user is not None else None
+
+    async def deactivate(self, username: str) -> Account:
+        """Mark the account inactive: it can no longer log in and its sessions stop resolving (see
+        ``deactivation.py`` for revoking them and closing their sockets at once)."""
+        async with self._sessions.begin() as session:
+            user = await session.scalar(select(User).where(User.username == username.lower()))
+            if user is None:
+                raise NotFound(f"no account is named {username.lower()[:80]!r}")
+            user.active = False
+            return _account(user)
 
     async def authenticate(self, username: str, password: str, remote: str) -> Account | None:
         """Check a password; raise :class:`RateLimited` after too many recent failures for this name, or from

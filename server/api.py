@@ -12,7 +12,8 @@ from .errors import Invalid
 from .httputil import read_json, require_professional
 from .invites import ics_invite, qr_svg
 from .keys import (
-    audit_key, calls_key, consultations_key, relay_key, settings_key, signaling_key, web_sessions_key,
+    audit_key, calls_key, consultations_key, relay_key, settings_key, signaling_key, socket_sessions_key,
+    web_sessions_key,
 )
 
 __all__ = ["setup_api_routes"]
@@ -96,10 +97,15 @@ async def end_consultation(request: web.Request) -> web.Response:
     principal = require_professional(request)
     data = await read_json(request)
     report = _report(data, request, required=False)
-    view = await request.app[consultations_key].end(principal, request.match_info["cid"], report)
-    await request.app[web_sessions_key].revoke_participants_of(view.id)
-    request.app[calls_key].forget_routes()
-    await request.app[signaling_key].consultation_ended(view.id)
+    socket_sessions = request.app[socket_sessions_key]
+    # The sweep would otherwise close the patients' sockets between the end and the "ended" event that says why.
+    async with socket_sessions.sweep_held():
+        view = await request.app[consultations_key].end(principal, request.match_info["cid"], report)
+        ended = await request.app[web_sessions_key].revoke_participants_of(view.id)
+        request.app[calls_key].forget_routes()
+        await request.app[signaling_key].consultation_ended(view.id)
+        # Other processes close their sockets of it and forget their routes of it too.
+        await socket_sessions.end(ended, consultation=view.id)
     return web.json_response(view.to_json())
 
 

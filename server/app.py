@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from expertise import Directory, DirectoryFhir, Profiles
 from media import MediaSettings, PeerLimits, PeerRegistry, SdpLimits
 from signaling import CallSignaling, Limits
+from signaling import NAMESPACE as CALL_NAMESPACE
 
 from .accounts import Accounts
 from .api import setup_api_routes
@@ -28,9 +29,11 @@ from .crypto import Sealer
 from .db import create_engine
 from .directory_api import setup_directory_routes
 from .expertise_api import setup_expertise
+from .expertise_socket import NAMESPACE as EXPERTISE_NAMESPACE
 from .keys import (
     accounts_key, audit_key, calls_key, clock_key, consultations_key, db_key, directory_fhir_key, directory_key,
-    live_key, profiles_key, regulation_key, relay_key, settings_key, signaling_key, templates_key, web_sessions_key,
+    live_key, profiles_key, regulation_key, relay_key, settings_key, signaling_key, socket_sessions_key,
+    templates_key, web_sessions_key,
 )
 from .links import LinkSigner
 from .live import LiveView
@@ -40,7 +43,9 @@ from .pages import setup_page_routes
 from .regulation import RegulationCases
 from .stills import StillLimits
 from .relay import CallRelay
+from .session_bus import SessionBus
 from .sessions import WebSessions
+from .socket_sessions import SocketSessions
 from .templates import create_environment
 from .turn import validate_ice
 
@@ -85,12 +90,17 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     sealer = Sealer(settings.master_key)
     audit = AuditLog(sessions, clock)
     web_sessions = WebSessions(sessions, clock, settings.session_ttl_s)
+    # Open sockets follow their session: closed when it ends, in every process (Redis notices when configured).
+    socket_sessions = SocketSessions(web_sessions, clock,
+                                     bus=SessionBus(settings.redis_url) if settings.redis_url else None)
     consultations = Consultations(sessions, clock, sealer, LinkSigner(settings.secret_key), audit,
                                   settings.public_url, settings.link_ttl_s,
                                   opens_before_s=settings.link_opens_before_s)
     media = {"relay": settings.media_relay, "p2pTimeoutMs": int(settings.media_relay_after_s * 1000)}
     calls = CallRules(sessions, web_sessions, clock, sealer, audit, settings.ice, media,
+                      socket_sessions=socket_sessions,
                       route_cache_s=ROUTE_CACHE_S if settings.redis_url else SINGLE_PROCESS_ROUTE_CACHE_S)
+    socket_sessions.on_consultation_ended(lambda _consultation: calls.forget_routes())
     regulation = RegulationCases(sessions, clock, sealer, LinkSigner(settings.secret_key), audit,
                                  BlobStore(settings.data_dir / "blobs", sealer), _notifier(settings),
                                  settings.public_url, settings.caller_link_ttl_s,
@@ -102,6 +112,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     signaling = CallSignaling(calls, origins=settings.origins, limits=_signaling_limits(settings),
                               client_manager=manager, relay=relay if settings.media_relay != "never" else None,
                               clock=_seconds(clock))
+    socket_sessions.bind(signaling.sio, (CALL_NAMESPACE, EXPERTISE_NAMESPACE))
 
     app = web.Application(client_max_size=settings.limits.max_request_bytes)
     app[settings_key] = settings
@@ -111,6 +122,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[audit_key] = audit
     app[accounts_key] = Accounts(sessions, clock, settings.limits)
     app[web_sessions_key] = web_sessions
+    app[socket_sessions_key] = socket_sessions
     app[consultations_key] = consultations
     app[calls_key] = calls
     app[regulation_key] = regulation
@@ -135,6 +147,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     signaling.attach(app)
     app.cleanup_ctx.append(_engine_lifecycle)
     app.on_startup.append(_sweep_blob_temporaries)
+    app.cleanup_ctx.append(_socket_sessions_lifecycle)
     app.on_shutdown.append(_close_sockets)
     return app
 
@@ -167,6 +180,12 @@ async def _engine_lifecycle(app: web.Application) -> AsyncIterator[None]:
     yield
     await app[directory_key].close()
     await app[engine_key].dispose()
+
+
+async def _socket_sessions_lifecycle(app: web.Application) -> AsyncIterator[None]:
+    await app[socket_sessions_key].start()
+    yield
+    await app[socket_sessions_key].close()
 
 
 async def _close_sockets(app: web.Application) -> None:

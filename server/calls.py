@@ -25,6 +25,7 @@ from .lifecycle import PARTICIPANT, check_transition
 from .models import ChatMessage, Consultation, ConsultationEvent, Participant
 from .route_cache import Route, RouteCache
 from .sessions import COOKIE_NAME, Principal, WebSessions
+from .socket_sessions import SocketSessions
 from .turn import ice_configuration
 
 __all__ = ["CallRules", "cookie_token"]
@@ -55,10 +56,11 @@ class CallRules:
     def __init__(
         self, sessions: SessionFactory, web_sessions: WebSessions, clock: Clock, sealer: Sealer,
         audit: AuditLog, ice: IceSettings, media: dict[str, Any] | None = None, *,
-        route_cache_s: float = ROUTE_CACHE_S,
+        socket_sessions: SocketSessions, route_cache_s: float = ROUTE_CACHE_S,
     ) -> None:
         self._sessions = sessions
         self._web_sessions = web_sessions
+        self._socket_sessions = socket_sessions
         self._clock = clock
         self._sealer = sealer
         self._audit = audit
@@ -72,27 +74,31 @@ class CallRules:
         principal = await self._web_sessions.resolve(token)
         if principal is None or token is None:
             return None
-        return Caller(ref=token, professional=principal.kind == "user")
+        return Caller(ref=token, professional=principal.kind == "user", session=principal.session_hash)
+
+    async def session_live(self, caller: Caller) -> bool:
+        return await self._socket_sessions.is_live(caller.session)
 
     async def join(self, caller: Caller, consultation_id: str | None, instance: str) -> JoinOutcome:
         principal = await self._web_sessions.resolve(caller.ref)
         if principal is None:
             raise Denied("your session has ended")
+        replaced: str | None = None
         if principal.kind == "user":
             row = await self._join_as_staff(principal, consultation_id, instance)
         else:
             if consultation_id not in (None, principal.consultation_id):
                 await self._deny(principal, "call.join", consultation_id or "")
                 raise Denied("no such consultation")
-            row = await self._update(principal.participant_id or "", instance=instance)
+            row, replaced = await self._join_participant(principal, instance)
         member = _member(row)
         await self._audit.record(AuditEvent(principal.actor, principal.role, "call.join",
                                             f"consultation:{member.consultation_id}", "ok"))
-        return JoinOutcome(member, await self._join_extra(member))
+        return JoinOutcome(member, await self._join_extra(member), replaced=replaced)
 
     async def ready(self, member: Member) -> Member:
         async with self._sessions.begin() as session:
-            row = await _participant(session, member.participant_id)
+            row = await _open_participant(session, member.participant_id)
             if row.state in ("checking", "left"):
                 check_transition(PARTICIPANT, row.state, "waiting", "participant")
                 row.state = "waiting"
@@ -122,7 +128,7 @@ class CallRules:
 
     async def enter(self, member: Member) -> tuple[Member, list[Member]]:
         async with self._sessions.begin() as session:
-            row = await _participant(session, member.participant_id)
+            row = await _open_participant(session, member.participant_id)
             if row.state != "admitted":
                 raise WrongState("wait to be admitted")
             row.in_call = True
@@ -191,7 +197,7 @@ class CallRules:
     async def chat(self, member: Member, text: str) -> dict[str, Any]:
         now = self._clock.now()
         async with self._sessions.begin() as session:
-            row = await _participant(session, member.participant_id)
+            row = await _open_participant(session, member.participant_id)
             if row.state != "admitted":
                 raise WrongState("chat opens once you are admitted")
             message = ChatMessage(
@@ -210,7 +216,7 @@ class CallRules:
 
     async def leave(self, member: Member) -> None:
         async with self._sessions.begin() as session:
-            row = await _participant(session, member.participant_id)
+            row = await _open_participant(session, member.participant_id)
             row.in_call = False
             if row.kind != "practitioner" and row.state != "left":
                 _check(PARTICIPANT, row.state, "left")
@@ -281,6 +287,27 @@ class CallRules:
             raise Denied("no such consultation")
         return row
 
+    async def _join_participant(self, principal: Principal, instance: str) -> tuple[Participant, str | None]:
+        """Bind the participant's socket; a join from another page instance while its socket is still online is a
+        second device (a copied session cookie, or a second tab): it goes back to the waiting room, and the
+        connection it displaces is returned so that signaling closes it. A reconnect keeps its instance, and a
+        reload's old socket is normally gone already, so neither needs admitting again."""
+        participant_id = principal.participant_id or ""
+        async with self._sessions.begin() as session:
+            row = await _participant(session, participant_id)
+            replaced = row.connection if row.online and row.connection and row.instance != instance else None
+            if replaced is not None:
+                if row.state == "admitted":
+                    _check(PARTICIPANT, row.state, "waiting")
+                    row.state, row.in_call = "waiting", False
+                _event(session, row.consultation_id, self._clock, row.id, "other_device")
+            row.instance = instance
+        if replaced is not None:
+            self.forget_routes(participant_id)
+            await self._audit.record(AuditEvent(principal.actor, principal.role, "call.second_device",
+                                                f"consultation:{row.consultation_id}", "ok"))
+        return row, replaced
+
     async def _join_extra(self, member: Member) -> dict[str, Any]:
         async with self._sessions() as session:
             consultation = await session.get(Consultation, member.consultation_id)
@@ -294,13 +321,6 @@ class CallRules:
             extra["chat"] = await self.chat_history(member.consultation_id)
         return extra
 
-    async def _update(self, participant_id: str, **values: Any) -> Participant:
-        async with self._sessions.begin() as session:
-            row = await _participant(session, participant_id)
-            for key, value in values.items():
-                setattr(row, key, value)
-            return row
-
     async def _deny(self, principal: Principal, action: str, obj: str) -> None:
         await self._audit.record(AuditEvent(principal.actor, principal.role or principal.kind, action,
                                             f"consultation:{obj[:40]}", "denied"))
@@ -311,6 +331,19 @@ async def _participant(session: Any, participant_id: str) -> Participant:
     if row is None or row.state == "removed":
         raise Denied("you are no longer part of this consultation")
     return row
+
+
+async def _open_participant(session: Any, participant_id: str) -> Participant:
+    """The participant, locked, refusing every action once its consultation ended or was cancelled: a socket still
+    open then (another process, a notice in flight) gets nothing accepted. The shared lock orders it with the end
+    (which locks the consultation for update): a chat row is never stored after the end committed. Consultation
+    before participant, the order ``admit`` takes them in."""
+    consultation_id = await session.scalar(select(Participant.consultation_id).where(Participant.id == participant_id))
+    consultation = (await session.get(Consultation, consultation_id, with_for_update={"read": True})
+                    if consultation_id else None)
+    if consultation is not None and consultation.status not in _OPEN:
+        raise WrongState("this consultation is over")
+    return await _participant(session, participant_id)
 
 
 def _member(row: Participant) -> Member:

@@ -15,13 +15,16 @@ from dataclasses import replace
 from aiohttp import web
 
 from .accounts import ROLES, Accounts
-from .audit import format_report, verify
+from .audit import AuditLog, format_report, verify
 from .clock import SystemClock
 from .config import Settings
 from .db import open_database
+from .deactivation import deactivate_account
 from .directory_cli import add_directory_parser, run_directory
 from .errors import LucarneError
 from .migrate import upgrade
+from .session_bus import SessionBus
+from .sessions import WebSessions
 
 __all__ = ["main", "DEMO_ACCOUNTS"]
 
@@ -53,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     user.add_argument("--name", required=True)
     user.add_argument("--role", choices=ROLES, default="practitioner")
     user.add_argument("--rpps", help="11-digit RPPS identifier: links the account to its directory entry")
+    deactivate = sub.add_parser("deactivate-user", help="deactivate an account: ends its sessions and closes its "
+                                                        "open sockets on every server")
+    deactivate.add_argument("username")
     add_directory_parser(sub)
     audit = sub.add_parser("audit", help="audit log tools")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
@@ -82,6 +88,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {exc.message}", file=sys.stderr)
             return 2
         return 0
+    if command == "deactivate-user":
+        try:
+            asyncio.run(_deactivate_user(settings, args.username))
+        except LucarneError as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 2
+        return 0
     if command == "audit":
         return asyncio.run(_verify(settings, args.expect_head))
     if command == "directory":
@@ -100,6 +113,26 @@ async def _create_user(settings: Settings, username: str, password: str, name: s
         account = await Accounts(sessions, SystemClock(), settings.limits).create(username, password, name, role,
                                                                                  rpps=rpps)
     print(f"created {account.role} {account.username}" + (f" (RPPS {account.rpps})" if account.rpps else ""))
+
+
+async def _deactivate_user(settings: Settings, username: str) -> None:
+    bus = SessionBus(settings.redis_url) if settings.redis_url else None
+
+    async def sessions_ended(hashes: Sequence[str]) -> None:
+        if bus is not None:  # servers close those sockets at once; without Redis, their sweep does within a second
+            await bus.publish(hashes)
+
+    try:
+        async with open_database(settings.database_url) as (_, sessions):
+            clock = SystemClock()
+            done = await deactivate_account(Accounts(sessions, clock, settings.limits),
+                                            WebSessions(sessions, clock, settings.session_ttl_s),
+                                            AuditLog(sessions, clock), sessions_ended, username,
+                                            actor="cli", actor_role="admin")
+    finally:
+        if bus is not None:
+            await bus.close()
+    print(f"deactivated {done.account.username}; {done.sessions_revoked} session(s) ended")
 
 
 async def _verify(settings: Settings, expected_head: str | None) -> int:

@@ -3,6 +3,7 @@
 A professional's socket joins ``u:<user id>`` and, when the account is linked to the directory, ``rpps:<RPPS>``;
 notices go to those rooms (in every process when a message queue is configured). A notice carries the request id,
 the event and the new status only, never health content: the page fetches the request, which re-checks access.
+The socket also joins ``s:<session hash>``: it is closed when its login session ends (``socket_sessions.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .calls import cookie_token
 from .db import SessionFactory
 from .models import User
 from .sessions import WebSessions
+from .socket_sessions import session_room
 
 __all__ = ["ExpertiseNotifier", "NAMESPACE"]
 
@@ -51,6 +53,7 @@ class ExpertiseNotifier:
             raise socketio.exceptions.ConnectionRefusedError("professional login required")
         async with self._sessions() as session:
             user = await session.get(User, principal.user_id)
+        await self._sio.enter_room(sid, session_room(principal.session_hash), namespace=NAMESPACE)
         await self._sio.enter_room(sid, f"u:{principal.user_id}", namespace=NAMESPACE)
         if user is not None and user.rpps:
             await self._sio.enter_room(sid, f"rpps:{user.rpps}", namespace=NAMESPACE)

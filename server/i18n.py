@@ -375,6 +375,13 @@ _JS_PAIRS: dict[str, tuple[str, str]] = {
     "js_camera_off": ("Couper la caméra", "Camera off"),
     "js_camera_on": ("Activer la caméra", "Camera on"),
     "js_session_over": ("Votre accès à cette consultation est terminé.", "Your access to this consultation is over."),
+    "js_second_device": ("{name} a ouvert la consultation sur un autre appareil : il attend à nouveau. Admettez-le "
+                         "seulement si c'est bien lui.",
+                         "{name} opened the consultation on another device and is waiting again. Admit them only "
+                         "if it is really them."),
+    "js_replaced": ("Cette consultation a été ouverte sur un autre appareil. Si ce n'était pas vous, prévenez votre "
+                    "soignant.",
+                    "This consultation was opened on another device. If it was not you, tell your practitioner."),
     "kind_patient": ("Patient", "Patient"),
     "kind_guest": ("Invité", "Guest"),
     "kind_practitioner": ("Soignant", "Practitioner"),

@@ -19,13 +19,14 @@ from .live import LiveView
 from .regulation import RegulationCases
 from .relay import CallRelay
 from .sessions import WebSessions
+from .socket_sessions import SocketSessions
 
 __all__ = [
     "settings_key", "clock_key", "db_key", "accounts_key", "web_sessions_key", "audit_key",
     "consultations_key", "calls_key", "signaling_key", "templates_key", "regulation_key", "live_key",
     "directory_key", "profiles_key", "directory_fhir_key",
     "expertise_key",
-    "relay_key",
+    "relay_key", "socket_sessions_key",
 ]
 
 settings_key = web.AppKey("settings", Settings)
@@ -45,3 +46,4 @@ profiles_key = web.AppKey("profiles", Profiles)
 directory_fhir_key = web.AppKey("directory_fhir", DirectoryFhir)
 expertise_key = web.AppKey("expertise", ExpertiseService)
 relay_key = web.AppKey("relay", CallRelay)
+socket_sessions_key = web.AppKey("socket_sessions", SocketSessions)

@@ -14,10 +14,11 @@ CONSULTATION: dict[str, frozenset[str]] = {
 }
 
 # checking = link exchanged, device check running; waiting = in the waiting room; admitted = may join the call.
+# admitted -> waiting: the same participant session joined from a second device; the professional admits again.
 PARTICIPANT: dict[str, frozenset[str]] = {
     "checking": frozenset({"waiting", "left", "removed"}),
     "waiting": frozenset({"admitted", "left", "removed"}),
-    "admitted": frozenset({"left", "removed"}),
+    "admitted": frozenset({"waiting", "left", "removed"}),
     "left": frozenset({"waiting", "removed"}),
     "removed": frozenset(),
 }

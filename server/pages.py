@@ -12,7 +12,7 @@ from .consultations import LinkRefused
 from .context import principal_of
 from .errors import RateLimited
 from .invites import spell_moment
-from .keys import accounts_key, audit_key, consultations_key, settings_key, web_sessions_key
+from .keys import accounts_key, audit_key, consultations_key, settings_key, socket_sessions_key, web_sessions_key
 from .sessions import COOKIE_NAME, Principal
 from .templates import render, request_language
 
@@ -99,6 +99,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     principal = _principal(request)
     if principal is not None:
         await request.app[web_sessions_key].revoke(principal.session_hash)
+        await request.app[socket_sessions_key].end([principal.session_hash])
     response = web.HTTPSeeOther("/login")
     response.del_cookie(COOKIE_NAME, path="/")
     raise response

@@ -1,7 +1,8 @@
 """Server-side browser sessions. The cookie holds a random token; the database keeps only its SHA-256.
 
 A session belongs either to a professional (``user``) or to a patient/guest participant who exchanged a join
-link (``participant``). Every request re-reads it, so revocation (logout, consultation end) takes effect at once.
+link (``participant``). Every request re-reads it, so revocation (logout, consultation end) takes effect at once; open sockets are held to
+the same rules by ``socket_sessions.py`` (which uses :meth:`WebSessions.live` to re-check many sessions at once).
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from typing import Any
+from collections.abc import Collection
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +24,8 @@ from .models import CallerLink, Consultation, Participant, RegulationCase, User,
 __all__ = ["Principal", "WebSessions", "COOKIE_NAME"]
 
 COOKIE_NAME = "__Host-lucarne"
+# Sessions checked per round of queries by WebSessions.live (well under SQLite's bound-parameter limit).
+_LIVE_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -120,18 +125,80 @@ class WebSessions:
                 host_name=host.display_name if host else "",
             )
 
+    async def live(self, session_hashes: Collection[str]) -> dict[str, datetime]:
+        """Of these session hashes, those :meth:`resolve` would still accept, each with its expiry: the same rules
+        in four queries per batch of sessions asked about."""
+        hashes = list(session_hashes)
+        accepted: dict[str, datetime] = {}
+        for start in range(0, len(hashes), _LIVE_BATCH):
+            accepted.update(await self._live_batch(hashes[start:start + _LIVE_BATCH]))
+        return accepted
+
+    async def _live_batch(self, hashes: list[str]) -> dict[str, datetime]:
+        now = self._clock.now()
+        async with self._sessions() as session:
+            rows = list(await session.scalars(select(WebSession).where(
+                WebSession.token_hash.in_(hashes), ~WebSession.revoked, WebSession.expires_at > now)))
+            users = await _active_users(session, {r.user_id for r in rows if r.kind == "user" and r.user_id})
+            participants = await _present_participants(
+                session, {r.participant_id for r in rows if r.kind == "participant" and r.participant_id})
+            callers = await _open_callers(session, [r for r in rows if r.kind == "caller"])
+        return {
+            r.token_hash: r.expires_at for r in rows
+            if (r.kind == "user" and r.user_id in users) or (r.kind == "participant" and r.participant_id in participants)
+            or (r.kind == "caller" and r.token_hash in callers)
+        }
+
     async def revoke(self, session_hash: str) -> None:
         async with self._sessions.begin() as session:
             await session.execute(
                 update(WebSession).where(WebSession.token_hash == session_hash).values(revoked=True)
             )
 
-    async def revoke_participants_of(self, consultation_id: str) -> None:
+    async def revoke_participants_of(self, consultation_id: str) -> list[str]:
+        """Revoke the sessions of a consultation's patients and guests; returns their hashes (to close sockets)."""
         ids = select(Participant.id).where(Participant.consultation_id == consultation_id)
+        return await self._revoke_where(WebSession.participant_id.in_(ids))
+
+    async def revoke_user(self, user_id: str) -> list[str]:
+        """Revoke every session of one account (deactivation); returns their hashes (to close sockets)."""
+        return await self._revoke_where(WebSession.user_id == user_id)
+
+    async def _revoke_where(self, condition: Any) -> list[str]:
         async with self._sessions.begin() as session:
-            await session.execute(
-                update(WebSession).where(WebSession.participant_id.in_(ids)).values(revoked=True)
-            )
+            hashes = list(await session.scalars(select(WebSession.token_hash).where(condition, ~WebSession.revoked)))
+            if hashes:
+                await session.execute(
+                    update(WebSession).where(WebSession.token_hash.in_(hashes)).values(revoked=True))
+        return hashes
+
+
+async def _active_users(session: AsyncSession, ids: set[str]) -> set[str]:
+    if not ids:
+        return set()
+    return set(await session.scalars(select(User.id).where(User.id.in_(ids), User.active)))
+
+
+async def _present_participants(session: AsyncSession, ids: set[str]) -> set[str]:
+    """Participants not removed whose consultation is neither ended nor cancelled."""
+    if not ids:
+        return set()
+    query = (select(Participant.id).join(Consultation, Consultation.id == Participant.consultation_id)
+             .where(Participant.id.in_(ids), Participant.state != "removed",
+                    Consultation.status.not_in(("ended", "cancelled"))))
+    return set(await session.scalars(query))
+
+
+async def _open_callers(session: AsyncSession, rows: list[WebSession]) -> set[str]:
+    """Caller sessions whose case is open and whose caller link was not revoked."""
+    if not rows:
+        return set()
+    query = (select(WebSession.token_hash)
+             .join(RegulationCase, RegulationCase.id == WebSession.case_id)
+             .join(CallerLink, CallerLink.jti == WebSession.link_jti)
+             .where(WebSession.token_hash.in_([r.token_hash for r in rows]), RegulationCase.status == "open",
+                    CallerLink.revoked_at.is_(None)))
+    return set(await session.scalars(query))
 
 
 async def _caller_principal(session: AsyncSession, row: WebSession) -> Principal | None:

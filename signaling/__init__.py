@@ -8,10 +8,11 @@ ids, never by socket ids, so a reconnecting client gets its place back from the 
 from .errors import Denied, InvalidMessage, RateLimited, SignalingError, WrongState
 from .messages import Limits
 from .ports import Caller, CallAuthority, JoinOutcome, MediaRelay, Member
-from .server import CallSignaling
+from .server import NAMESPACE, CallSignaling
 
 __all__ = [
     "CallSignaling",
+    "NAMESPACE",
     "CallAuthority",
     "Caller",
     "Member",

@@ -11,10 +11,13 @@ __all__ = ["Caller", "Member", "JoinOutcome", "CallAuthority", "MediaRelay"]
 
 @dataclass(frozen=True)
 class Caller:
-    """Who opened the socket, as authenticated by the host (``ref`` is opaque to signaling)."""
+    """Who opened the socket, as authenticated by the host (``ref`` is opaque to signaling). ``session`` names the
+    login session it was opened with: the socket joins room ``s:<session>`` so the host can close every socket of a
+    session that ended (logout, deactivation, expiry)."""
 
     ref: str
     professional: bool
+    session: str = ""
 
 
 @dataclass(frozen=True)
@@ -38,11 +41,19 @@ class JoinOutcome:
     member: Member
     # Extra fields for the ``join`` acknowledgement (ICE configuration, chat history, consultation status).
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # The connection this join displaces: the member's socket on another device (same session, other instance).
+    # Signaling tells it (``replaced``), closes it, and tells the staff (``second-device``).
+    replaced: str | None = None
 
 
 class CallAuthority(Protocol):
     async def authenticate(self, environ: Mapping[str, Any]) -> Caller | None:
         """The caller for a connection (from its cookie), or ``None`` to refuse it."""
+        ...
+
+    async def session_live(self, caller: Caller) -> bool:
+        """Whether the session the socket was opened with still holds. Asked before every event (the ``signal``
+        hot path included): answer from memory where possible, yet within a second of a revocation."""
         ...
 
     async def join(self, caller: Caller, consultation_id: str | None, instance: str) -> JoinOutcome:

@@ -2,11 +2,13 @@
 
 Rooms (all keyed by durable ids): ``c:<consultation>`` every connected member, ``staff:<consultation>`` the
 professionals who see the waiting room, ``call:<consultation>`` members in the call, ``p:<participant>`` one member
-(wherever its socket lives). With a message-queue client manager these rooms span server processes.
+(wherever its socket lives), ``s:<session>`` every socket of one login session (the host closes them when it
+ends). With a message-queue client manager these rooms span server processes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
@@ -18,7 +20,7 @@ import socketio
 
 from . import messages
 from .fastpath import FastSocketServer
-from .errors import Denied, InvalidMessage, RateLimited, SignalingError, WrongState
+from .errors import Denied, RateLimited, SignalingError, WrongState
 from .messages import Limits
 from .ports import CallAuthority, Caller, MediaRelay, Member
 from .ratelimit import TokenBuckets
@@ -80,6 +82,7 @@ class CallSignaling:
         self._connections: dict[str, _Connection] = {}
         rate = self.limits.signal_events_per_s
         self._event_buckets = TokenBuckets(rate, 2.0 * rate, clock)
+        self._closing: set[asyncio.Future[None]] = set()
         self.sio = FastSocketServer(
             NAMESPACE,
             connect_limiter=TokenBuckets(self.limits.connects_per_s, self.limits.connect_burst, clock),
@@ -158,6 +161,8 @@ class CallSignaling:
         connection = self._connections.get(sid)
         if connection is None:
             return _error("forbidden", "not connected")
+        if not await self._authority.session_live(connection.caller):
+            return self._session_ended(sid)
         try:
             # A frame within the limit bounds its payload from above: only larger ones need measuring.
             if frame_bytes is None or frame_bytes > self.limits.max_event_bytes:
@@ -172,6 +177,14 @@ class CallSignaling:
             logger.exception("event %s failed for %s", event, sid)
             return _error("internal", "the server could not handle this event")
 
+    def _session_ended(self, sid: str) -> Ack:
+        """Refuse the event, then close the socket: the task runs once this acknowledgement is queued (the
+        disconnect handler then takes the member offline as for any other departure)."""
+        task = asyncio.ensure_future(self.sio.disconnect(sid, namespace=NAMESPACE))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+        return _error("unauthorized", "your session has ended; sign in again")
+
     def _take_token(self, event: str, connection: _Connection) -> None:
         if event not in _ALWAYS_ALLOWED and not self._event_buckets.take(connection.rate_key):
             raise RateLimited("too many events; slow down")
@@ -182,6 +195,8 @@ class CallSignaling:
         if caller is None:
             raise socketio.exceptions.ConnectionRefusedError("unauthorized")
         self._connections[sid] = _Connection(caller)
+        if caller.session:
+            await self.sio.enter_room(sid, f"s:{caller.session}", namespace=NAMESPACE)
 
     async def _disconnect(self, sid: str, reason: Any = None) -> None:
         connection = self._connections.pop(sid, None)
@@ -207,6 +222,8 @@ class CallSignaling:
         if connection.member is not None and connection.member.participant_id != member.participant_id:
             raise WrongState("this connection already joined another consultation")
         connection.member = member
+        if outcome.replaced and outcome.replaced != sid:
+            await self._displace(outcome.replaced, member)
         await self.sio.enter_room(sid, f"c:{member.consultation_id}", namespace=NAMESPACE)
         await self.sio.enter_room(sid, f"p:{member.participant_id}", namespace=NAMESPACE)
         if member.staff:
@@ -215,6 +232,14 @@ class CallSignaling:
         await self._push_waiting_room(member.consultation_id)
         return {"me": member.participant_id, "kind": member.kind, "state": member.state,
                 "staff": member.staff, **outcome.extra}
+
+    async def _displace(self, old_sid: str, member: Member) -> None:
+        """One device per member: the previous socket (any process) is told and closed, the call and staff told."""
+        cid = member.consultation_id
+        await self.sio.emit("replaced", {}, to=old_sid, namespace=NAMESPACE)
+        await self.sio.disconnect(old_sid, namespace=NAMESPACE)
+        await self.sio.emit("peer-left", {"id": member.participant_id}, to=f"call:{cid}", namespace=NAMESPACE)
+        await self.sio.emit("second-device", member.public(), to=f"staff:{cid}", namespace=NAMESPACE)
 
     async def _ready(self, sid: str, connection: _Connection, payload: Any) -> Ack:
         messages.empty(payload)

@@ -126,7 +126,23 @@ async def test_signaling_crosses_processes_through_redis_and_postgres(cluster: l
             assert (await pat_sock.next("signal"))["from"] == doc_id
             await pat_sock.call("chat", {"text": "vous m'entendez ?"})
             assert (await doc_sock.next("chat"))["text"] == "vous m'entendez ?"
+            await _logout_closes_the_sessions_socket_on_the_other_node(doctor, second, cid)
         finally:
             await doc_sock.close()
             await pat_sock.close()
             await patient.session.close()
+
+
+
+async def _logout_closes_the_sessions_socket_on_the_other_node(doctor: Browser, other: Node, cid: str) -> None:
+    """Issue #9 High 1 across real processes (sharing this cluster, which is slow to start): the logout notice goes
+    through Redis to the node holding another socket of the same session, which closes it within a second."""
+    sock = await SocketPeer.connect(doctor, url=other.url)
+    try:
+        assert (await sock.call("join", {"consultation": cid, "instance": "d2"}))["ok"]
+        assert (await doctor.api("POST", "/logout", allow_redirects=False)).status == 303
+        async with asyncio.timeout(1.0):
+            while "/call" in sock.client.namespaces:
+                await asyncio.sleep(0.02)
+    finally:
+        await sock.close()

@@ -258,6 +258,10 @@ async function main() {
   signaling.on('waiting-room', renderWaitingRoom);
   signaling.on('ended', consultationEnded);
   signaling.onRefused(() => setStatus(t('js_session_over'), 'error'));
+  // The patient's session joined from another device: back in the waiting room until admitted again.
+  signaling.on('second-device', ({ label, kind }) => {
+    setStatus(t('js_second_device', { name: label || t(`kind_${kind}`) }), 'warn');
+  });
   signaling.onStatus(() => callChanged());
   signaling.onRestored((ack, entered) => {
     joined = ack;

@@ -50,6 +50,8 @@ export class Signaling {
       log(`socket disconnected (${reason})`);
       this.conn = null;
       this.emitLocal('status', 'disconnected');
+      // The server closed it (our session ended, or another device took our place): socket.io will not retry.
+      if (reason === 'io server disconnect') this.emitLocal('refused', new Error(reason));
     });
     this.socket.on('connect_error', (error) => {
       log(`socket connect error: ${error.message}`);

@@ -169,6 +169,10 @@ function main() {
     if (step === 'waiting') enterCall();
   });
   signaling.on('ended', () => finish('over'));
+  // Another device opened this consultation with our session: the server closes this socket next.
+  signaling.on('replaced', () => {
+    $('#ended-over .lead').textContent = t('js_replaced');
+  });
   signaling.onRefused(() => {
     if (step !== 'ended') finish('over');
   });

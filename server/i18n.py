@@ -390,13 +390,26 @@ _JS_PAIRS: dict[str, tuple[str, str]] = {
     "state_admitted": ("admis", "admitted"),
     "state_left": ("parti", "left"),
     "state_removed": ("retiré", "removed"),
+    # -- caller page (remote camera): what the phone says after each step, never a status code ------------------
+    "js_caller_photo_wait": ("Trop de photos d'un coup : attendez une minute avant la suivante.",
+                             "Too many photos at once: wait a minute before the next one."),
+    "js_caller_photo_full": ("Le dossier ne peut plus recevoir de photos. Le régulateur a déjà les précédentes.",
+                             "The case file cannot take more photos. The regulator already has the earlier ones."),
+    "js_caller_photo_failed": ("La photo n'a pas pu être envoyée. Réessayez.",
+                               "The photo could not be sent. Try again."),
+    "js_caller_camera_denied": ("La caméra n'a pas pu être ouverte. Vous pouvez encore partager votre position.",
+                                "The camera could not be opened. You can still share your location."),
+    "js_caller_video_failed": ("La vidéo n'a pas pu partir. Des photos seront envoyées à la place.",
+                               "The video could not be sent. Photos will be sent instead."),
+    "js_caller_location_failed": ("Votre position n'a pas pu être lue. Vérifiez que la localisation est activée.",
+                                  "Your location could not be read. Check that location is turned on."),
 }
 
 STRINGS: dict[str, dict[str, str]] = {
     key: {"fr": fr, "en": en} for key, (fr, en) in {**_PAIRS, **_JS_PAIRS}.items()
 }
 # Page strings the modules also use.
-JS_KEYS: tuple[str, ...] = (*_JS_PAIRS, "admit", "status_in_progress", "status_ended")
+JS_KEYS: tuple[str, ...] = (*_JS_PAIRS, "admit", "status_in_progress", "status_ended", "caller_sent")
 
 _LANG_TAG = re.compile(r"^\s*([A-Za-z]{1,8})(?:-[A-Za-z0-9]{1,8})*\s*$")
 

@@ -135,6 +135,10 @@ async def test_caller_streams_two_professionals_watch_and_the_server_captures(
         await phone.click("#send-photo")
         await regulator.wait_for_function("() => document.querySelectorAll('#captures img').length >= 2",
                                           timeout=15_000)
+        # The phone says so in words (it once showed the raw key, or a status code when refused).
+        await phone.wait_for_function(
+            "() => ['Photo envoyée', 'Photo sent'].includes(document.querySelector('#caller-status').textContent)",
+            timeout=10_000)
         await phone.click("#stop")
         await regulator.wait_for_selector("#timeline li[data-kind='stream.stopped']", timeout=20_000)
         # The case page says the video was lost and waits for the caller to send it again.

@@ -55,7 +55,15 @@ async function upload(blob, source) {
     headers: { 'Content-Type': blob.type === 'image/png' ? 'image/png' : 'image/jpeg', 'X-CSRF-Token': boot.csrf },
     body: blob,
   });
-  $('#caller-status').textContent = response.ok ? t('caller_sent') : `${response.status}`;
+  $('#caller-status').textContent = t(uploadOutcome(response.status));
+}
+
+// Words for the caller, never the status code: 429 is a rate (wait), 413/507 a full case file or server.
+function uploadOutcome(status) {
+  if (status >= 200 && status < 300) return 'caller_sent';
+  if (status === 429) return 'js_caller_photo_wait';
+  if (status === 413 || status === 507) return 'js_caller_photo_full';
+  return 'js_caller_photo_failed';
 }
 
 // Publish the camera to the server (aiortc does not trickle: send the offer once gathering is complete).
@@ -155,7 +163,7 @@ $('#accept').onclick = async () => {
     await event('mode', { mode: 'location', reason: error.name });
     window.lucarne.mode = 'location';
     step('camera');
-    $('#caller-status').textContent = error.name;
+    $('#caller-status').textContent = t('js_caller_camera_denied');
     return;
   }
   $('#preview').srcObject = stream;
@@ -165,7 +173,7 @@ $('#accept').onclick = async () => {
   try {
     await publish();
   } catch (error) {
-    $('#caller-status').textContent = error.message;
+    $('#caller-status').textContent = t('js_caller_video_failed');
   }
 };
 $('#send-photo').onclick = () => photo('photo');
@@ -189,8 +197,8 @@ $('#share-location').onclick = () => {
   if (!navigator.geolocation) return;
   if (watchId !== null) navigator.geolocation.clearWatch(watchId);
   location = null;
-  watchId = navigator.geolocation.watchPosition(onPosition, (error) => {
-    $('#caller-status').textContent = error.message;
+  watchId = navigator.geolocation.watchPosition(onPosition, () => {
+    $('#caller-status').textContent = t('js_caller_location_failed');
   }, { enableHighAccuracy: true, maximumAge: 10000, timeout: 20000 });
 };
 $('#stop').onclick = async () => {

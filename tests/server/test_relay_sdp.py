@@ -17,9 +17,6 @@ from tests.server.test_relay import Side
 # Larger than engine.io's frame limit (2 x max_event_bytes): the socket layer drops such a frame with the
 # connection before any handler runs, so they are sent over HTTP only (tests/regulation/test_sdp_http.py).
 _LARGER_THAN_A_FRAME = {"1 MB", "10k candidates"}
-# A lone surrogate in a socket payload fails in signaling's parse_relay (sdp.encode()) before the relay sees it:
-# that is issue #9 Medium 5 (invalid Unicode at every edge, signaling/messages.py), fixed there, not here.
-_SIGNALING_EDGE = {"non-UTF-8"}
 
 
 async def _offer(*kinds: str) -> tuple[RTCPeerConnection, str]:
@@ -48,7 +45,7 @@ async def test_relay_refuses_malformed_sdp_leaves_no_peer_and_keeps_relaying(liv
                                          ("relay-subscribe", doc_sock, pat_id, subscribe_sdp)):
             peers_before, legs_before = len(registry), len(relay)
             for name, sdp in corpus(valid).items():
-                if name in _LARGER_THAN_A_FRAME | _SIGNALING_EDGE:
+                if name in _LARGER_THAN_A_FRAME:
                     continue
                 ack = await sock.call(event, {"peer": peer, "sdp": sdp})
                 assert ack["ok"] is False and ack["error"] == "invalid" and ack["message"], (event, name, ack)

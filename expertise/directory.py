@@ -33,7 +33,8 @@ class Candidate:
     specialty: str                # the specialty code routed on (savoir-faire code, e.g. "SM54")
     commune: str | None           # INSEE code of the practice
     departement: str | None
-    proximity: int                # 0 same commune, 1 same département, 2 neighbouring département, 3 same region, 4 national
+    # 0 same commune, 1 same département, 2 neighbouring département, 3 same region, 4 national
+    proximity: int
     capacity: int                 # max open requests at once (profile)
     languages: tuple[str, ...]    # ISO 639-1 codes
 

@@ -58,7 +58,7 @@ class PrunePlan:
 def _identifiers(path: Path) -> tuple[RppsSet, bool]:
     """The RPPS identifiers of every line (rejected ones included: a line with a bad commune still says the
     professional is listed), and whether the last line is truncated."""
-    encoding, header = open_extract(path)
+    _encoding, header = open_extract(path)
     names = header.rstrip("\r\n").split("|")
     wanted = _normal(HEADER_NAMES["rpps"])
     column = next(i for i, name in enumerate(names) if _normal(name) == wanted)

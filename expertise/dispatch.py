@@ -11,7 +11,7 @@ A request nobody can take stays ``escalated`` and is retried by a ``reroute`` ti
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker

@@ -58,25 +58,26 @@ HEADER_NAMES: dict[str, str] = {
 REQUIRED = ("rpps", "family_name", "profession_code", "specialty_code", "commune")
 
 # The 56 columns of the national extract, in the order of the releases read (tests/data and bench use it).
-STANDARD_HEADER = (
-    "Type d'identifiant PP|Identifiant PP|Identification nationale PP|Code civilité d'exercice|"
-    "Libellé civilité d'exercice|Code civilité|Libellé civilité|Nom d'exercice|Prénom d'exercice|Code profession|"
-    "Libellé profession|Code catégorie professionnelle|Libellé catégorie professionnelle|Code type savoir-faire|"
-    "Libellé type savoir-faire|Code savoir-faire|Libellé savoir-faire|Code mode exercice|Libellé mode exercice|"
-    "Numéro SIRET site|Numéro SIREN site|Numéro FINESS site|Numéro FINESS établissement juridique|"
-    "Identifiant technique de la structure|Raison sociale site|Enseigne commerciale site|"
-    "Complément destinataire (coord. structure)|Complément point géographique (coord. structure)|"
-    "Numéro Voie (coord. structure)|Indice répétition voie (coord. structure)|"
-    "Code type de voie (coord. structure)|Libellé type de voie (coord. structure)|"
-    "Libellé Voie (coord. structure)|Mention distribution (coord. structure)|Bureau cedex (coord. structure)|"
-    "Code postal (coord. structure)|Code commune (coord. structure)|Libellé commune (coord. structure)|"
-    "Code pays (coord. structure)|Libellé pays (coord. structure)|Téléphone (coord. structure)|"
-    "Téléphone 2 (coord. structure)|Télécopie (coord. structure)|Adresse e-mail (coord. structure)|"
-    "Code Département (structure)|Libellé Département (structure)|Ancien identifiant de la structure|"
-    "Autorité d'enregistrement|Code secteur d'activité|Libellé secteur d'activité|"
-    "Code section tableau pharmaciens|Libellé section tableau pharmaciens|Code rôle|Libellé rôle|"
-    "Code genre activité|Libellé genre activité"
-).split("|")
+STANDARD_HEADER = [
+    "Type d'identifiant PP", "Identifiant PP", "Identification nationale PP", "Code civilité d'exercice",
+    "Libellé civilité d'exercice", "Code civilité", "Libellé civilité", "Nom d'exercice", "Prénom d'exercice",
+    "Code profession", "Libellé profession", "Code catégorie professionnelle", "Libellé catégorie professionnelle",
+    "Code type savoir-faire", "Libellé type savoir-faire", "Code savoir-faire", "Libellé savoir-faire",
+    "Code mode exercice", "Libellé mode exercice", "Numéro SIRET site", "Numéro SIREN site", "Numéro FINESS site",
+    "Numéro FINESS établissement juridique", "Identifiant technique de la structure", "Raison sociale site",
+    "Enseigne commerciale site", "Complément destinataire (coord. structure)",
+    "Complément point géographique (coord. structure)", "Numéro Voie (coord. structure)",
+    "Indice répétition voie (coord. structure)", "Code type de voie (coord. structure)",
+    "Libellé type de voie (coord. structure)", "Libellé Voie (coord. structure)",
+    "Mention distribution (coord. structure)", "Bureau cedex (coord. structure)", "Code postal (coord. structure)",
+    "Code commune (coord. structure)", "Libellé commune (coord. structure)", "Code pays (coord. structure)",
+    "Libellé pays (coord. structure)", "Téléphone (coord. structure)", "Téléphone 2 (coord. structure)",
+    "Télécopie (coord. structure)", "Adresse e-mail (coord. structure)", "Code Département (structure)",
+    "Libellé Département (structure)", "Ancien identifiant de la structure", "Autorité d'enregistrement",
+    "Code secteur d'activité", "Libellé secteur d'activité", "Code section tableau pharmaciens",
+    "Libellé section tableau pharmaciens", "Code rôle", "Libellé rôle", "Code genre activité",
+    "Libellé genre activité",
+]
 
 IDENTITY_FIELDS = ("national_id", "civility_code", "civility", "family_name", "given_name")
 ACTIVITY_FIELDS = ("profession_code", "profession", "category_code", "specialty_type", "specialty_code",
@@ -193,7 +194,7 @@ class Header:
         if not family_name.strip():
             return LineError(number, "empty 'Nom d'exercice'")
         if any(map(gt, map(len, cells), _READ_LIMITS)):
-            field = next(f for f, v, m in zip(_READ, cells, _READ_LIMITS) if len(v) > m)
+            field = next(f for f, v, m in zip(_READ, cells, _READ_LIMITS, strict=True) if len(v) > m)
             return LineError(number, f"{field} is longer than {_LIMITS.get(field, _LIMITS['address'])} characters")
         if commune:
             commune = commune.strip().upper()
@@ -208,7 +209,8 @@ class Header:
         address = " ".join(filter(None, (street_number, street_repeat, street_type, street)))
         if len(address) > _LIMITS["address"]:
             return LineError(number, f"address is longer than {_LIMITS['address']} characters")
-        return ValidLine(number, raw, rpps, (national_id or "8" + rpps, civility_code, civility, family_name, given_name), (
+        identity = (national_id or "8" + rpps, civility_code, civility, family_name, given_name)
+        return ValidLine(number, raw, rpps, identity, (
             profession_code, profession, category_code, specialty_type, specialty_code or None, specialty,
             practice_mode, structure_id, siret, finess, structure_name, address, postal_code or None, commune,
             commune_name, departement, phone, email, role_code, genre_code))

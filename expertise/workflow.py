@@ -118,7 +118,7 @@ class ExpertiseService(ExpertiseRequests):
     async def link_consultation(self, actor: Actor, rid: str, consultation_id: str, expert_link: str) -> None:
         """Record the teleconsultation the requester opened with the specialist (server creates it)."""
         async with self._changing(actor, rid, "expertise.teleconsultation",
-                                  requester=True) as (session, row):
+                                  requester=True) as (_session, row):
             row.consultation_id = consultation_id
             row.consultation_link_enc = self._seal(expert_link, "consultation-link", rid)
         await self._record(actor, "expertise.teleconsultation", f"expertise:{rid}", "ok")

@@ -6,8 +6,8 @@ Imports only the standard library, aiortc and PyAV; the host wires it to signali
 
 from aiortc import MediaStreamTrack
 
-from .capture import LatestFrame, decode_newest, encode_jpeg
 from .admission import PeerClaim
+from .capture import LatestFrame, decode_newest, encode_jpeg
 from .errors import MediaError, NegotiationFailed, PeerLimitReached, PeerNotFound
 from .forward import FORWARDED_CODECS, ForwardingSource, ForwardTrack
 from .history import HistoryLimits
@@ -16,7 +16,8 @@ from .peers import PeerRegistry
 from .sdp import InvalidSdp, SdpLimits, SdpOffer, check_offer
 from .settings import MediaSettings, PeerLimits
 
-__all__ = ["FORWARDED_CODECS", "MediaSettings", "PeerRegistry", "LiveSource", "ForwardingSource", "ForwardTrack", "MediaStreamTrack", "LatestFrame", "decode_newest", "encode_jpeg",
+__all__ = ["FORWARDED_CODECS", "MediaSettings", "PeerRegistry", "LiveSource", "ForwardingSource", "ForwardTrack",
+           "MediaStreamTrack", "LatestFrame", "decode_newest", "encode_jpeg",
            "HistoryLimits", "MediaError", "PeerNotFound",
            "NegotiationFailed", "PeerClaim", "PeerLimits", "PeerLimitReached", "InvalidSdp", "SdpLimits",
            "SdpOffer", "check_offer"]

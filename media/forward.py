@@ -16,7 +16,8 @@ How it works (aiortc has no public API for this, so it uses private internals, c
   returns ``av.Packet`` with ``pts`` = the publisher's (unwrapped) RTP timestamp and ``time_base`` = 1/90000.
 * Keyframes. A new subscriber receives nothing until a VP8 keyframe (``data[0] & 1 == 0``) and asks the publisher
   for one with an RTCP PLI (``RTCRtpReceiver._send_rtcp_pli``, private), again at every inter frame it skips
-  while waiting (rate limited: browsers ignore a PLI that arrives within 300 ms of their previous keyframe). When a subscriber's queue overflows the
+  while waiting (rate limited: browsers ignore a PLI that arrives within 300 ms of their previous keyframe).
+  When a subscriber's queue overflows the
   queued frames are dropped and it waits for the next keyframe again (dropping single inter frames would corrupt
   its picture until the next keyframe). Keyframe requests from a subscriber (its PLI/FIR reach
   ``RTCRtpSender._send_keyframe``, private) are re-pointed upstream. All upstream PLIs are rate limited (one per

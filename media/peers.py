@@ -18,7 +18,12 @@ from dataclasses import dataclass, field
 
 import aioice.ice
 from aiortc import (
-    MediaStreamTrack, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription,
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCSessionDescription,
 )
 from aiortc.sdp import SessionDescription
 

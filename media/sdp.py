@@ -91,11 +91,10 @@ def check_offer(sdp: object, limits: SdpLimits = SdpLimits()) -> SdpOffer:
             sections.append(_media_line(number, line, len(sections)))
             if len(sections) - 1 > limits.max_media_sections:
                 raise InvalidSdp(f"the offer has more than {limits.max_media_sections} media sections")
-        elif line.startswith("a="):
-            if _attribute(number, line, sections[-1]):
-                candidates += 1
-                if candidates > limits.max_candidates:
-                    raise InvalidSdp(f"the offer has more than {limits.max_candidates} ICE candidates")
+        elif line.startswith("a=") and _attribute(number, line, sections[-1]):  # True for a candidate
+            candidates += 1
+            if candidates > limits.max_candidates:
+                raise InvalidSdp(f"the offer has more than {limits.max_candidates} ICE candidates")
     media = sections[1:]
     if not any(section.kind in ("audio", "video") for section in media):
         raise InvalidSdp("the offer has no audio or video")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
-import os
 import asyncio
 import getpass
+import ipaddress
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -200,7 +200,8 @@ def _run(settings: Settings, *, demo: bool, dev_certs: bool) -> int:
             print(f"  {role:13} {username} / {password}")
     assert settings.tls_cert is not None and settings.tls_key is not None
     context = server_ssl_context(settings.tls_cert, settings.tls_key)
-    print(f"Lucarne is serving {settings.public_url}/  (also {', '.join(settings.allowed_origins) or 'no other origin'})")
+    also = ", ".join(settings.allowed_origins) or "no other origin"
+    print(f"Lucarne is serving {settings.public_url}/  (also {also})")
     print(f"Phones must trust {settings.tls_cert.parent / 'ca.pem'} (see certs/README.md).")
     app = create_app(settings)
     freeze_startup_heap()

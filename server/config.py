@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Settings", "IceSettings", "LimitSettings", "UploadSettings", "ConfigError", "PROJECT_ROOT", "load_or_create_key"]
+__all__ = ["Settings", "IceSettings", "LimitSettings", "UploadSettings", "ConfigError", "PROJECT_ROOT",
+           "load_or_create_key"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -162,7 +163,8 @@ class Settings:
         if self.link_opens_before_s < 0:
             raise ConfigError("LUCARNE_LINK_OPENS_BEFORE must be a number of seconds, 0 or more")
         if self.limits.socket_connects_per_s <= 0 or self.limits.socket_connect_burst < 1:
-            raise ConfigError("LUCARNE_SOCKET_CONNECTS_PER_S must be positive and LUCARNE_SOCKET_CONNECT_BURST at least 1")
+            raise ConfigError("LUCARNE_SOCKET_CONNECTS_PER_S must be positive "
+                              "and LUCARNE_SOCKET_CONNECT_BURST at least 1")
         if not 1.0 <= self.media_relay_after_s <= 120.0:
             raise ConfigError("LUCARNE_MEDIA_RELAY_AFTER must be between 1 and 120 seconds")
         limits = self.limits

@@ -17,9 +17,21 @@ from typing import Any
 from aiohttp import web
 
 from expertise import (
-    Actor, AnswerReport, AttachmentLimits, BillingLimitReached, DeadlinePolicy, DeadlineRunner, DirectoryPort,
-    ExpertiseService, InvalidRequest, InvalidTransition, NewRequest, RequestError, RequestForbidden,
-    RequestNotFound, profession_of,
+    Actor,
+    AnswerReport,
+    AttachmentLimits,
+    BillingLimitReached,
+    DeadlinePolicy,
+    DeadlineRunner,
+    DirectoryPort,
+    ExpertiseService,
+    InvalidRequest,
+    InvalidTransition,
+    NewRequest,
+    RequestError,
+    RequestForbidden,
+    RequestNotFound,
+    profession_of,
 )
 
 from .audit import AuditLog
@@ -34,7 +46,13 @@ from .expertise_socket import ExpertiseNotifier
 from .expertise_wiring import ExpertiseAudit, patient_key_function
 from .httputil import read_json, require_professional
 from .keys import (
-    clock_key, consultations_key, db_key, directory_key, expertise_key, signaling_key, web_sessions_key,
+    clock_key,
+    consultations_key,
+    db_key,
+    directory_key,
+    expertise_key,
+    signaling_key,
+    web_sessions_key,
 )
 from .models import User
 from .sessions import Principal

@@ -90,7 +90,7 @@ async def _metrics(request: web.Request, principal: Principal) -> RequestMetrics
     return metrics
 
 
-def metrics_svg(metrics: RequestMetrics, t: Callable[[str], str] = i18n.translator("en")) -> str:
+def metrics_svg(metrics: RequestMetrics, t: Callable[[str], str]) -> str:
     """A bar chart of time to answer, plus two share gauges; plain SVG, no script, no external resource."""
     width, height, left, bottom = 560, 260, 40, 200
     peak = max([count for _, count in metrics.answer_buckets] + [1])

@@ -129,7 +129,8 @@ _PAIRS: dict[str, tuple[str, str]] = {
                          "de demandes et ce profil ne peut plus être modifié.",
                          "Your entry is no longer in the national directory extract: you receive no more requests "
                          "and this profile can no longer be changed."),
-    "profile_not_linked": ("Ce compte n'est pas relié à une fiche de l'annuaire (RPPS) : demandez-le à un administrateur.",
+    "profile_not_linked": ("Ce compte n'est pas relié à une fiche de l'annuaire (RPPS) : "
+                           "demandez-le à un administrateur.",
                            "This account is not linked to a directory entry (RPPS): ask an administrator."),
     "login_failed": ("Identifiant ou mot de passe incorrect.", "Wrong user name or password."),
     "login_rate_limited": ("Trop d'essais. Réessayez dans quelques minutes.",

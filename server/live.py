@@ -26,7 +26,13 @@ from typing import Any
 from av import VideoFrame
 
 from media import (
-    ForwardingSource, HistoryLimits, MediaError, MediaStreamTrack, PeerClaim, PeerLimitReached, PeerRegistry,
+    ForwardingSource,
+    HistoryLimits,
+    MediaError,
+    MediaStreamTrack,
+    PeerClaim,
+    PeerLimitReached,
+    PeerRegistry,
     encode_jpeg,
 )
 

@@ -56,9 +56,9 @@ class HttpSmsGateway:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         try:
-            async with aiohttp.ClientSession(timeout=timeout) as http:
-                async with http.post(self.url, json={"to": to, "text": text}, headers=headers) as response:
-                    if response.status >= 300:
-                        raise NotifyFailed(f"SMS gateway answered {response.status}")
+            async with aiohttp.ClientSession(timeout=timeout) as http, \
+                    http.post(self.url, json={"to": to, "text": text}, headers=headers) as response:
+                if response.status >= 300:
+                    raise NotifyFailed(f"SMS gateway answered {response.status}")
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise NotifyFailed(f"SMS gateway unreachable: {exc}") from exc

@@ -24,8 +24,17 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from media import FORWARDED_CODECS, ForwardingSource, ForwardTrack, MediaError, MediaStreamTrack, NegotiationFailed
-from media import PeerClaim, PeerLimitReached, PeerRegistry
+from media import (
+    FORWARDED_CODECS,
+    ForwardingSource,
+    ForwardTrack,
+    MediaError,
+    MediaStreamTrack,
+    NegotiationFailed,
+    PeerClaim,
+    PeerLimitReached,
+    PeerRegistry,
+)
 from signaling import InvalidMessage, Member, RateLimited, SignalingError, WrongState
 
 from .calls import CallRules
@@ -157,7 +166,8 @@ class CallRelay:
         for peer_id, leg in list(self._legs.items()):
             if leg.consultation_id != member.consultation_id:
                 continue
-            if (leg.owner == pid and connection in (None, leg.connection)) or (connection is None and leg.involves(pid)):
+            owned = leg.owner == pid and connection in (None, leg.connection)
+            if owned or (connection is None and leg.involves(pid)):
                 await self._peers.close(peer_id)
 
     async def end(self, consultation_id: str) -> None:

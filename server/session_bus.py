@@ -1,8 +1,9 @@
 """Notices that web sessions (or consultations) ended, over Redis pub/sub, so that every server process closes their
 sockets at once and forgets what it cached about them.
 
-A notice names session hashes and consultation ids only (never a cookie value). It is an accelerator: without Redis, or when a notice is
-lost, each process's sweep (``socket_sessions.py``) still finds the ended sessions in the database within a second.
+A notice names session hashes and consultation ids only (never a cookie value). It is an accelerator: without Redis,
+or when a notice is lost, each process's sweep (``socket_sessions.py``) still finds the ended sessions in the
+database within a second.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ ids, never by socket ids, so a reconnecting client gets its place back from the 
 
 from .errors import Denied, InvalidMessage, RateLimited, SignalingError, WrongState
 from .messages import Limits
-from .ports import Caller, CallAuthority, JoinOutcome, MediaRelay, Member
+from .ports import CallAuthority, Caller, JoinOutcome, MediaRelay, Member
 from .server import NAMESPACE, CallSignaling
 
 __all__ = [

@@ -15,7 +15,8 @@ Below that, python-engineio's WebSocket loop creates two tasks and two ``wait_fo
 wraps every ``ws.wait()`` in a task, the writer every ``queue.get()``). :class:`LeanWebSocket` is the same loop with
 one deadline per connection pushed back lazily by a watchdog, frames written straight to the aiohttp response, and
 the message event dispatched without ``_trigger_event``'s per-call coroutine inspection; every socket of this
-server gets it as soon as the Engine.IO connection exists, before the WebSocket upgrade starts. Polling, upgrades, pings and closing are the library's.
+server gets it as soon as the Engine.IO connection exists, before the WebSocket upgrade starts. Polling, upgrades,
+pings and closing are the library's.
 
 Private surface used (versions pinned in pyproject.toml, covered by tests/signaling/test_fastpath.py):
 ``socketio.AsyncServer._handle_eio_message`` / ``_handle_eio_connect`` / ``_handle_eio_disconnect`` /
@@ -38,10 +39,10 @@ from typing import Any, NamedTuple
 
 import orjson
 import socketio
-from socketio import packet as sio_packet
 from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 from engineio.async_socket import AsyncSocket
+from socketio import packet as sio_packet
 
 from .errors import InvalidMessage
 from .messages import MAX_NESTING, check_structure
@@ -326,7 +327,7 @@ def peer_address(environ: Mapping[str, Any]) -> str:
 class _TextFrame(eio_packet.Packet):
     """An Engine.IO message whose encoding is known up front (no type sniffing, no JSON)."""
 
-    def __init__(self, text: str) -> None:  # noqa: D107 - deliberately skips Packet.__init__
+    def __init__(self, text: str) -> None:
         self.packet_type = eio_packet.MESSAGE
         self.data = text
         self.binary = False

@@ -19,8 +19,8 @@ from typing import Any
 import socketio
 
 from . import messages
-from .fastpath import FastSocketServer
 from .errors import Denied, RateLimited, SignalingError, WrongState
+from .fastpath import FastSocketServer
 from .messages import Limits
 from .ports import CallAuthority, Caller, MediaRelay, Member
 from .ratelimit import TokenBuckets

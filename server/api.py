@@ -70,14 +70,14 @@ async def revoke_link(request: web.Request) -> web.Response:
 
 async def link_qr(request: web.Request) -> web.Response:
     link = await request.app[consultations_key].link(
-        require_professional(request), request.match_info["cid"], request.match_info["jti"])
+        require_professional(request), request.match_info["cid"], request.match_info["jti"], "link.qr")
     return web.Response(body=qr_svg(link.url), content_type="image/svg+xml",
                         headers={"Cache-Control": "no-store"})
 
 
 async def link_ics(request: web.Request) -> web.Response:
     link = await request.app[consultations_key].link(
-        require_professional(request), request.match_info["cid"], request.match_info["jti"])
+        require_professional(request), request.match_info["cid"], request.match_info["jti"], "link.invite")
     return web.Response(body=ics_invite(link.invitation), content_type="text/calendar",
                         headers={"Content-Disposition": 'attachment; filename="teleconsultation.ics"',
                                  "Cache-Control": "no-store"})

@@ -66,13 +66,17 @@ class CallRules:
         # What the pages need to know about server relay: {"relay": auto|always|never, "p2pTimeoutMs": ...}.
         self._media = dict(media or {"relay": "never"})
         self._routes = RouteCache(self._lookup_route, allowed_s=route_cache_s, denied_s=DENIED_CACHE_S)
+        # Client address of each participant's joined socket in this process (for audit entries of socket events).
+        self._remotes: dict[str, str] = {}
 
     async def authenticate(self, environ: Mapping[str, Any]) -> Caller | None:
         token = cookie_token(environ.get("HTTP_COOKIE"))
         principal = await self._web_sessions.resolve(token)
         if principal is None or token is None:
             return None
-        return Caller(ref=token, professional=principal.kind == "user")
+        request = environ.get("aiohttp.request")  # engine.io's REMOTE_ADDR is a constant placeholder
+        return Caller(ref=token, professional=principal.kind == "user",
+                      remote=(request.remote or "") if request is not None else "")
 
     async def join(self, caller: Caller, consultation_id: str | None, instance: str) -> JoinOutcome:
         principal = await self._web_sessions.resolve(caller.ref)
@@ -86,8 +90,10 @@ class CallRules:
                 raise Denied("no such consultation")
             row = await self._update(principal.participant_id or "", instance=instance)
         member = _member(row)
+        self._remotes[member.participant_id] = caller.remote
         await self._audit.record(AuditEvent(principal.actor, principal.role, "call.join",
-                                            f"consultation:{member.consultation_id}", "ok"))
+                                            f"consultation:{member.consultation_id}", "ok", caller.remote,
+                                            principal.rpps))
         return JoinOutcome(member, await self._join_extra(member))
 
     async def ready(self, member: Member) -> Member:
@@ -205,7 +211,8 @@ class CallRules:
             sent = {"id": message.id, "from": row.id, "label": row.label or row.kind, "kind": row.kind,
                     "text": text, "at": now.isoformat()}
         await self._audit.record(AuditEvent(member.participant_id, member.kind, "chat.write",
-                                            f"consultation:{member.consultation_id}", "ok"))
+                                            f"consultation:{member.consultation_id}", "ok",
+                                            self._remotes.get(member.participant_id, "")))
         return sent
 
     async def leave(self, member: Member) -> None:
@@ -225,6 +232,7 @@ class CallRules:
                 row.online, row.connection = True, connection
             elif row.connection == connection:
                 row.online = False
+                self._remotes.pop(member.participant_id, None)
         self.forget_routes(member.participant_id)
 
     async def waiting_room(self, consultation_id: str) -> list[dict[str, Any]]:

@@ -226,18 +226,27 @@ class Consultations:
             links = await session.scalars(
                 select(JoinLink).where(JoinLink.consultation_id == cid).order_by(JoinLink.created_at)
             )
-            return [self._link_view(row, link, caller.display_name) for link in links]
+            views = [self._link_view(row, link, caller.display_name) for link in links]
+        await self._record(caller, "link.list", cid, "ok")
+        return views
 
-    async def link(self, caller: Principal, cid: str, jti: str) -> LinkView:
-        row = await self._owned(caller, cid, "link.read")
+    async def link(self, caller: Principal, cid: str, jti: str, action: str = "link.read") -> LinkView:
+        """One join link (its QR code, its invitation): ``action`` names the read in the audit log."""
+        row, link = await self._owned_link(caller, cid, jti, action)
+        await self._record(caller, action, cid, "ok")
+        return self._link_view(row, link, caller.display_name)
+
+    async def _owned_link(self, caller: Principal, cid: str, jti: str, action: str) -> tuple[Consultation, JoinLink]:
+        row = await self._owned(caller, cid, action)
         async with self._sessions() as session:
             link = await session.get(JoinLink, jti) if looks_like_id(jti) else None
         if link is None or link.consultation_id != cid:
+            await self._record(caller, action, cid, "not_found")
             raise NotFound("no such link")
-        return self._link_view(row, link, caller.display_name)
+        return row, link
 
     async def revoke_link(self, caller: Principal, cid: str, jti: str) -> None:
-        await self.link(caller, cid, jti)
+        await self._owned_link(caller, cid, jti, "link.revoke")
         now = self._clock.now()
         async with self._sessions.begin() as session:
             link = await session.get(JoinLink, jti)

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from .audit import AuditContext
 from .sessions import Principal
 
-__all__ = ["principal_key", "principal_of"]
+__all__ = ["principal_key", "principal_of", "audit_context_key", "audit_context"]
 
 principal_key = web.RequestKey("principal", Principal)
+audit_context_key = web.RequestKey("audit_context", AuditContext)
 
 
 def principal_of(request: web.Request) -> Principal | None:
     return request.get(principal_key)
+
+
+def audit_context(principal: Principal | None, remote: str | None) -> AuditContext:
+    """Who acts (the session's principal, or an anonymous visitor) and from which address, for the audit log.
+
+    ``remote`` is the TCP peer aiohttp reports (``request.remote``): ``X-Forwarded-For`` is not read, so a client
+    cannot choose the address written in the log."""
+    if principal is None:
+        return AuditContext(remote=remote or "")
+    return AuditContext(principal.actor, principal.role or principal.kind, principal.rpps, remote or "")

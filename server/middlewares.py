@@ -8,9 +8,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from .context import principal_key, principal_of
+from .context import audit_context, audit_context_key, principal_key, principal_of
 from .errors import LucarneError
-from .keys import settings_key, web_sessions_key
+from .keys import audit_key, settings_key, web_sessions_key
 from .pages import render_error
 from .sessions import COOKIE_NAME, Principal
 
@@ -62,6 +62,14 @@ async def principal_middleware(request: web.Request, handler: Handler) -> web.St
 
 
 @web.middleware
+async def audit_context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Build the request's audit context once; every audit entry the handler writes carries it."""
+    context = request[audit_context_key] = audit_context(principal_of(request), request.remote)
+    with request.app[audit_key].bound(context):
+        return await handler(request)
+
+
+@web.middleware
 async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.method in _UNSAFE and not request.path.startswith("/socket.io/"):
         if not _same_origin(request):
@@ -100,5 +108,5 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 
 
 def setup_middlewares(app: web.Application) -> None:
-    app.middlewares.extend([error_middleware, principal_middleware, csrf_middleware])
+    app.middlewares.extend([error_middleware, principal_middleware, audit_context_middleware, csrf_middleware])
     app.on_response_prepare.append(_security_headers)

@@ -15,6 +15,7 @@ class Caller:
 
     ref: str
     professional: bool
+    remote: str = ""  # the client's address as the server saw it, for the host's audit log
 
 
 @dataclass(frozen=True)

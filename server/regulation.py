@@ -264,6 +264,8 @@ class RegulationCases:
                                                 remote))
             raise CallerRefused(code)
         await self.record(case_id, "caller", "link.opened", {})
+        await self._audit.record(AuditEvent(f"caller:{case_id}", "caller", "caller_link.open", f"case:{case_id}",
+                                            "ok", remote))
         assert secret is not None
         return case_id, claims.jti, secret
 

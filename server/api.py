@@ -92,6 +92,11 @@ async def chat_history(request: web.Request) -> web.Response:
     return web.json_response({"messages": messages})
 
 
+async def consultation_record(request: web.Request) -> web.Response:
+    entries = await request.app[consultations_key].record(require_professional(request), request.match_info["cid"])
+    return web.json_response({"events": [entry.to_json() for entry in entries]})
+
+
 async def end_consultation(request: web.Request) -> web.Response:
     principal = require_professional(request)
     data = await read_json(request)
@@ -129,6 +134,7 @@ def setup_api_routes(app: web.Application) -> None:
     app.router.add_get("/api/consultations/{cid}/links/{jti}/qr.svg", link_qr)
     app.router.add_get("/api/consultations/{cid}/links/{jti}/invite.ics", link_ics)
     app.router.add_get("/api/consultations/{cid}/chat", chat_history)
+    app.router.add_get("/api/consultations/{cid}/events", consultation_record)
     app.router.add_post("/api/consultations/{cid}/end", end_consultation)
     app.router.add_get("/api/consultations/{cid}/media", media_status)
     app.router.add_put("/api/consultations/{cid}/report", save_report)

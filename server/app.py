@@ -131,6 +131,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def _engine_lifecycle(app: web.Application) -> AsyncIterator[None]:
+    await app[calls_key].recover_interrupted()  # calls a killed process of this host left behind
     yield
     await app[directory_key].close()
     await app[engine_key].dispose()

@@ -6,6 +6,7 @@ server process can take any socket. The ``Member`` a socket holds is a snapshot;
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
@@ -21,6 +22,7 @@ from .crypto import Sealer
 from .db import SessionFactory
 from .errors import Conflict
 from .ids import new_id
+from .interruptions import ProcessNode, connection_of, recover_interrupted
 from .lifecycle import PARTICIPANT, check_transition
 from .models import ChatMessage, Consultation, ConsultationEvent, Participant
 from .route_cache import Route, RouteCache
@@ -28,6 +30,8 @@ from .sessions import COOKIE_NAME, Principal, WebSessions
 from .turn import ice_configuration
 
 __all__ = ["CallRules", "cookie_token"]
+
+logger = logging.getLogger(__name__)
 
 _OPEN = ("scheduled", "in_progress")
 # An allowed route is re-checked every 10 s when several processes share the database (a refusal every second).
@@ -68,6 +72,8 @@ class CallRules:
         self._routes = RouteCache(self._lookup_route, allowed_s=route_cache_s, denied_s=DENIED_CACHE_S)
         # Client address of each participant's joined socket in this process (for audit entries of socket events).
         self._remotes: dict[str, str] = {}
+        # This process, as named in the participants it holds online (see interruptions.py).
+        self._node = ProcessNode.current()
 
     async def authenticate(self, environ: Mapping[str, Any]) -> Caller | None:
         token = cookie_token(environ.get("HTTP_COOKIE"))
@@ -82,6 +88,9 @@ class CallRules:
         principal = await self._web_sessions.resolve(caller.ref)
         if principal is None:
             raise Denied("your session has ended")
+        if principal.consultation_id or consultation_id:  # a call cut by a dead process is recorded as such
+            await recover_interrupted(self._sessions, self._clock, self._node,
+                                      principal.consultation_id or consultation_id)
         if principal.kind == "user":
             row = await self._join_as_staff(principal, consultation_id, instance)
         else:
@@ -225,7 +234,17 @@ class CallRules:
             _event(session, row.consultation_id, self._clock, row.id, "left")
         self.forget_routes(member.participant_id)
 
+    async def recover_interrupted(self) -> list[str]:
+        """At start-up: record the calls a dead process of this host left with participants online (a database
+        that is not reachable yet must not stop the start: the next join of each call checks again)."""
+        try:
+            return await recover_interrupted(self._sessions, self._clock, self._node)
+        except Exception:
+            logger.exception("could not check for calls interrupted by a stopped process")
+            return []
+
     async def presence(self, member: Member, online: bool, connection: str) -> None:
+        connection = connection_of(self._node, connection)
         async with self._sessions.begin() as session:
             row = await _participant(session, member.participant_id)
             if online:

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from .audit import AuditEvent, AuditLog
 from .clock import Clock
+from .consultation_record import RecordEntry, describe
 from .crypto import Sealer
 from .db import SessionFactory
 from .errors import Forbidden, Invalid, NotFound
@@ -173,6 +174,16 @@ class Consultations:
         row = await self._owned(caller, cid, "consultation.read")
         await self._record(caller, "consultation.read", cid, "ok")
         return self._view(row)
+
+    async def record(self, caller: Principal, cid: str) -> list[RecordEntry]:
+        """The consultation's events in order, in words (creation, admissions, interruptions, end...)."""
+        await self._owned(caller, cid, "consultation.record")
+        async with self._sessions() as session:
+            rows = await session.scalars(select(ConsultationEvent).where(ConsultationEvent.consultation_id == cid)
+                                         .order_by(ConsultationEvent.id).limit(1000))
+            entries = [RecordEntry(row.at, row.event, row.actor, describe(row.event, row.at)) for row in rows]
+        await self._record(caller, "consultation.record", cid, "ok")
+        return entries
 
     async def end(self, caller: Principal, cid: str, report: str | None) -> ConsultationView:
         row = await self._owned(caller, cid, "consultation.end")

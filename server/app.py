@@ -34,6 +34,7 @@ from .keys import (
 from .links import LinkSigner
 from .live import LiveView
 from .middlewares import setup_middlewares
+from .outage import GuardedAuthority
 from .notify import HttpSmsGateway, OutboxNotifier, SmsNotifier
 from .pages import setup_page_routes
 from .regulation import RegulationCases
@@ -76,7 +77,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     peers = PeerRegistry(MediaSettings(host_addresses=settings.media_hosts, port_range=settings.media_ports))
     relay = CallRelay(peers, calls)
     manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
-    signaling = CallSignaling(calls, origins=settings.origins, limits=_signaling_limits(settings),
+    # A database outage during a socket event is acknowledged "unavailable", not "internal".
+    signaling = CallSignaling(GuardedAuthority(calls), origins=settings.origins,  # type: ignore[arg-type]
+                              limits=_signaling_limits(settings),
                               client_manager=manager, relay=relay if settings.media_relay != "never" else None)
 
     app = web.Application(client_max_size=settings.limits.max_request_bytes)

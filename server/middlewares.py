@@ -11,6 +11,7 @@ from aiohttp import web
 from .context import audit_context, audit_context_key, principal_key, principal_of
 from .errors import LucarneError
 from .keys import audit_key, settings_key, web_sessions_key
+from .outage import UNAVAILABLE_MESSAGE, database_unavailable
 from .pages import render_error
 from .sessions import COOKIE_NAME, Principal
 
@@ -46,7 +47,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status >= 400 and request.path.startswith("/api/"):
             return _error_response(request, exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
         raise
-    except Exception:
+    except Exception as exc:
+        if database_unavailable(exc):  # a restart or failover: nothing was saved, retrying later is safe
+            logger.warning("database unavailable on %s %s: %s", request.method, request.path, type(exc).__name__)
+            response = _error_response(request, 503, "unavailable", UNAVAILABLE_MESSAGE)
+            response.headers["Retry-After"] = "5"
+            return response
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return _error_response(request, 500, "internal", "Something went wrong on our side.")
 

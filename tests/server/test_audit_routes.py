@@ -29,7 +29,8 @@ AUDITED = {
     ("POST", "/api/consultations"), ("GET", "/api/consultations"), ("GET", CONSULTATION),
     ("POST", CONSULTATION + "/links"), ("GET", CONSULTATION + "/links"),
     ("POST", CONSULTATION + "/links/{jti}/revoke"), ("GET", CONSULTATION + "/links/{jti}/qr.svg"),
-    ("GET", CONSULTATION + "/links/{jti}/invite.ics"), ("GET", CONSULTATION + "/chat"), ("GET", CONSULTATION + "/events"),
+    ("GET", CONSULTATION + "/links/{jti}/invite.ics"), ("GET", CONSULTATION + "/chat"),
+    ("GET", CONSULTATION + "/events"),
     ("POST", CONSULTATION + "/end"), ("GET", CONSULTATION + "/media"), ("PUT", CONSULTATION + "/report"),
     ("POST", "/api/cases"), ("GET", "/api/cases"), ("GET", CASE), ("POST", CASE + "/link"),
     ("POST", CASE + "/link/send"), ("POST", CASE + "/members"), ("GET", CASE + "/timeline"),
@@ -159,7 +160,7 @@ async def _consultations(audited: Audited, gp: Browser, patient: Browser) -> Non
     await audited.call(gp, ("GET", CONSULTATION + "/links"), base + "/links", rpps=rpps)
     await audited.call(gp, ("GET", CONSULTATION + "/links/{jti}/qr.svg"), link["qr_url"], rpps=rpps)
     await audited.call(gp, ("GET", CONSULTATION + "/links/{jti}/invite.ics"), link["ics_url"], rpps=rpps)
-    await audited.call(gp, ("GET", CONSULTATION + "/chat"), ("GET", CONSULTATION + "/events"), base + "/chat", rpps=rpps)
+    await audited.call(gp, ("GET", CONSULTATION + "/chat"), base + "/chat", rpps=rpps)
     await audited.call(gp, ("GET", CONSULTATION + "/media"), base + "/media", rpps=rpps)
     await audited.call(gp, ("GET", CONSULTATION + "/events"), base + "/events", rpps=rpps)
     await audited.call(gp, ("PUT", CONSULTATION + "/report"), base + "/report", json={"report": "RAS"}, rpps=rpps)

@@ -64,7 +64,6 @@ async def test_after_a_redis_outage_every_process_listens_again_and_nothing_save
     nodes = [await _start(env, port, ssl_context) for port in env["PORTS"].split(",")]
     first, second = nodes
     try:
-        assert await _wait_subscribers(private_redis.url, 2, 10) == 2
         async with Browser(first) as doctor:
             assert (await doctor.login()).status == 303
             created = await new_consultation(doctor)
@@ -72,6 +71,8 @@ async def test_after_a_redis_outage_every_process_listens_again_and_nothing_save
             patient = await join_as_patient(second, second.url + created["link"]["url"].split(first.url, 1)[1])
             doc, pat = await SocketPeer.connect(doctor), await SocketPeer.connect(patient)
             try:
+                # Each process subscribes when its first socket connects.
+                assert await _wait_subscribers(private_redis.url, 2, 10) == 2
                 await doc.call("join", {"consultation": cid})
                 me = (await pat.call("join", {}))["me"]
                 await pat.call("ready")

@@ -281,3 +281,15 @@ async def test_socket_join_and_chat_entries_carry_the_client_address(live_server
     assert sorted(e.action for e in entries) == ["call.join", "call.join", "chat.write"]
     assert all(e.remote == "127.0.0.1" for e in entries), [(e.action, e.remote) for e in entries]
     assert [e.rpps for e in entries if e.role == "practitioner"] == ["10000000001"]
+
+
+async def test_a_forwarded_for_header_does_not_choose_the_address_in_the_log(live_server: Any) -> None:
+    gp = await _account(live_server, "gpone", "practitioner", "10000000001")
+    try:
+        forged = {"X-Forwarded-For": "203.0.113.66", "Forwarded": "for=203.0.113.66", "X-Real-IP": "203.0.113.66"}
+        assert (await gp.api("GET", "/api/consultations", headers=forged)).status == 200
+    finally:
+        await gp.session.close()
+    async with live_server.app[db_key]() as session:
+        entry = await session.scalar(select(AuditEntry).where(AuditEntry.action == "consultation.list"))
+    assert entry is not None and entry.remote == "127.0.0.1" and entry.rpps == "10000000001"

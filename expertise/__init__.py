@@ -20,6 +20,7 @@ Directory part:
 from .directory import Candidate, Directory, display_name
 from .directory_errors import DirectoryError, ImportRefused, InvalidProfile, ProfessionalNotFound
 from .directory_import import ImportReport, RejectFile, csv_safe, import_rpps
+from .routable import RoutingChange, routable_specialties, routing_changes
 from .fhir import DirectoryFhir
 from .directory_prune import MAX_PRUNE_SHARE, MAX_REJECT_SHARE, PrunePlan, apply_prune, has_inactive, plan_prune, prune_refusal
 from .qualifications_import import DIPLOMAS, SAVOIR_FAIRE, ListFormat, ListImportReport, import_list, sniff_extract
@@ -59,7 +60,8 @@ __all__ = [
     # directory
     "Candidate", "Directory", "display_name", "metadata", "Territory", "departement_of", "territory",
     "DirectoryError", "ImportRefused", "InvalidProfile", "ProfessionalNotFound",
-    "ImportReport", "RejectFile", "csv_safe", "import_rpps", "import_fhir_bundle", "sniff_format",
+    "ImportReport", "RejectFile", "csv_safe", "import_rpps", "RoutingChange", "routable_specialties",
+    "routing_changes", "import_fhir_bundle", "sniff_format",
     "DirectoryFhir", "Profiles", "ProfileView", "ProfileUpdate", "AbsenceView",
     "ListFormat", "ListImportReport", "SAVOIR_FAIRE", "DIPLOMAS", "import_list", "sniff_extract",
     "PrunePlan", "MAX_PRUNE_SHARE", "MAX_REJECT_SHARE", "plan_prune", "apply_prune", "prune_refusal", "has_inactive",

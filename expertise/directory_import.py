@@ -2,8 +2,11 @@
 
 A professional's lines are grouped (the national extract lists them together); each group is compared with the
 stored digest of the professional and written only when it changed: inserted, updated (its activities replaced)
-or unchanged. Rejected lines go to a CSV reject file while the rest imports. A batch is committed whole or not
-at all, so the database always holds complete professionals; a re-run after a failure resumes idempotently.
+or unchanged. Rejected lines go to a CSV reject file while the rest imports (the import is then partly applied,
+and its summary says so). A batch is committed whole or not at all, so the database always holds complete
+professionals; a re-run after a failure resumes idempotently. ``atomic`` makes the whole file one transaction,
+written only when no line is rejected. A file whose last line is cut short is refused before anything is written
+(unless ``accept_truncated``): its professional's activities would be replaced by fewer lines.
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ from typing import IO, Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from .directory_errors import DirectoryError
+from .directory_errors import DirectoryError, ImportRefused
 from .models import Activity, Professional
-from .extract_reader import open_extract, parse_chunks, read_chunks
-from .rpps_format import ACTIVITY_FIELDS, IDENTITY_FIELDS, ValidLine
+from .extract_reader import open_extract, parse_chunks, read_chunks, refuse_truncated
+from .rpps_format import ACTIVITY_FIELDS, IDENTITY_FIELDS, Header, ValidLine
 
 __all__ = ["ImportReport", "RejectFile", "import_rpps", "csv_safe", "read_extract"]
 
@@ -56,9 +59,17 @@ def import_summary(report: Any, rows: int, rows_label: str) -> str:
     """One line for the operator: what an import of any of the extract files did (or would do, in a dry run)."""
     verb = "would be " if report.dry_run else ""
     dry = " (dry run: nothing written)" if report.dry_run else ""
+    partly = (f"; partly {verb}applied: the other lines {verb}imported without the {report.rejected} rejected "
+              "(use --atomic to write nothing when a line is rejected)") if report.rejected else ""
     return (f"{report.lines} lines ({report.encoding}): professionals {verb}inserted {report.inserted}, "
             f"{verb}updated {report.updated}, unchanged {report.unchanged}; {rows} {rows_label} "
-            f"{verb}written; {report.rejected} lines rejected{dry}")
+            f"{verb}written; {report.rejected} lines rejected{partly}{dry}")
+
+
+def refuse_rejects(rejected: int) -> ImportRefused:
+    """The error of an ``--atomic`` import that rejected lines (its transaction is rolled back)."""
+    return ImportRefused(f"{rejected} line(s) rejected and --atomic asked for all or nothing: the import was "
+                         "rolled back; see the rejected lines")
 
 
 def csv_safe(value: str) -> str:
@@ -160,14 +171,18 @@ def read_extract(stream: IO[bytes], rejects: RejectFile) -> tuple[str, Iterator[
 
 
 async def import_rpps(engine: AsyncEngine, path: Path, *, now: datetime, rejects: RejectFile,
-                      dry_run: bool = False, batch_lines: int = 5000, progress: Progress | None = None
-                      ) -> ImportReport:
+                      dry_run: bool = False, batch_lines: int = 5000, progress: Progress | None = None,
+                      atomic: bool = False, accept_truncated: bool = False) -> ImportReport:
     """Import ``path`` (a ``PS_LibreAcces_Personne_activite`` extract) into the directory.
 
-    :raises ImportRefused: wrong encoding or header; nothing is written then.
-    :raises DirectoryError: a batch failed to write; earlier batches stay committed (re-running is idempotent).
+    :raises ImportRefused: wrong encoding or header, a truncated file (unless ``accept_truncated``), or with
+        ``atomic`` any rejected line; nothing is written then.
+    :raises DirectoryError: a batch failed to write; earlier batches stay committed (re-running is idempotent),
+        except with ``atomic``, where nothing is.
     """
     encoding, header = open_extract(path)
+    if not accept_truncated:
+        refuse_truncated(path, Header(header).width)
     counts = _Counts()
     seen = _Seen()
     batch: dict[str, _Group] = {}
@@ -175,7 +190,8 @@ async def import_rpps(engine: AsyncEngine, path: Path, *, now: datetime, rejects
     last_line = 1
     async with engine.connect() as conn:
         await _tune(conn, dry_run)
-        bulk = not dry_run and await _bulk_load(conn)
+        bulk = not dry_run and not atomic and await _bulk_load(conn)
+        commit = not atomic
         try:
             async for chunk in read_chunks(path, encoding, header, batch_lines):
                 for number, reason, content in chunk.rejected:
@@ -187,13 +203,15 @@ async def import_rpps(engine: AsyncEngine, path: Path, *, now: datetime, rejects
                     group = batch.get(line.rpps)
                     if group is None:
                         if batch_size >= batch_lines:
-                            await _write(conn, batch, counts, seen, rejects, now, dry_run, bulk)
+                            await _write(conn, batch, counts, seen, rejects, now, dry_run, bulk, commit)
                             batch, batch_size = {}, 0
                         group = batch[line.rpps] = _Group(line.rpps, line.identity, line.number,
                                                           continuation=line.rpps in seen)
                     if _add(group, line, rejects):
                         batch_size += 1
-            await _write(conn, batch, counts, seen, rejects, now, dry_run, bulk)
+            await _write(conn, batch, counts, seen, rejects, now, dry_run, bulk, commit)
+            if atomic:
+                await _finish_atomic(conn, rejects.count)
         finally:
             if bulk:
                 await _restore_indexes(conn)
@@ -204,11 +222,19 @@ async def import_rpps(engine: AsyncEngine, path: Path, *, now: datetime, rejects
 
 
 async def _write(conn: AsyncConnection, batch: dict[str, _Group], counts: _Counts, seen: _Seen,
-                 rejects: RejectFile, now: datetime, dry_run: bool, bulk: bool) -> None:
+                 rejects: RejectFile, now: datetime, dry_run: bool, bulk: bool, commit: bool = True) -> None:
     for rpps in batch:
         seen.add(rpps)
     # Into an empty directory every professional seen for the first time is new: no digest to look up.
-    await _flush(conn, batch, counts, rejects, now, dry_run, known_new=bulk)
+    await _flush(conn, batch, counts, rejects, now, dry_run, known_new=bulk, commit=commit)
+
+
+async def _finish_atomic(conn: AsyncConnection, rejected: int) -> None:
+    """Commit the one transaction of an ``atomic`` import, or roll it back when any line was rejected."""
+    if rejected:
+        await conn.rollback()
+        raise refuse_rejects(rejected)
+    await conn.commit()
 
 
 _ACTIVITY_INDEXES = tuple(Activity.__table__.indexes)  # type: ignore[attr-defined]
@@ -277,7 +303,8 @@ async def _tune(conn: AsyncConnection, dry_run: bool) -> None:
 
 
 async def _flush(conn: AsyncConnection, batch: dict[str, _Group], counts: _Counts, rejects: RejectFile,
-                 now: datetime, dry_run: bool, source: str = "rpps", known_new: bool = False) -> None:
+                 now: datetime, dry_run: bool, source: str = "rpps", known_new: bool = False,
+                 commit: bool = True) -> None:
     if not batch:
         return
     fresh = {r: g for r, g in batch.items() if not g.continuation}
@@ -313,7 +340,8 @@ async def _flush(conn: AsyncConnection, batch: dict[str, _Group], counts: _Count
             activity_rows += await _continue(conn, group, rejects, now)
         if activity_rows:
             await conn.exec_driver_sql(sql.insert_activity, activity_rows)
-        await conn.commit()
+        if commit:
+            await conn.commit()
     except DirectoryError:
         await conn.rollback()
         raise

@@ -14,8 +14,11 @@ from pathlib import Path
 from .directory_errors import ImportRefused
 from .rpps_format import Header, LineError, ValidLine, detect_encoding
 
-__all__ = ["Chunk", "open_extract", "parse_chunks", "read_chunks", "is_storable_text", "INVALID_TEXT"]
+__all__ = ["Chunk", "open_extract", "parse_chunks", "read_chunks", "refuse_truncated", "TRUNCATED_HINT",
+           "is_storable_text", "INVALID_TEXT"]
 _SAMPLE = 1 << 20
+_TAIL = 1 << 16
+TRUNCATED_HINT = "pass --accept-truncated to import it anyway (the cut line is then rejected)"
 INVALID_TEXT = "holds a character that is not valid text (a lone surrogate or a NUL), which cannot be stored"
 
 
@@ -54,6 +57,27 @@ def open_extract(path: Path) -> tuple[str, str]:
         raise ImportRefused(f"the header row is not valid {encoding}") from exc
     Header(header)  # refuses a header without the required columns
     return encoding, header
+
+
+def last_line_cut(path: Path, width: int) -> bool:
+    """Whether the file ends inside a line: no end of line after its last line, which has fewer than ``width``
+    fields (an interrupted download or copy). Reads only the end of the file."""
+    with path.open("rb") as stream:
+        size = stream.seek(0, 2)
+        stream.seek(max(0, size - _TAIL))
+        tail = stream.read()
+    if not tail or tail.endswith(b"\n"):
+        return False
+    last = tail.rsplit(b"\n", 1)[-1]
+    return bool(last.strip()) and last.count(b"|") + 1 < width
+
+
+def refuse_truncated(path: Path, width: int) -> None:
+    """:class:`ImportRefused` for a file whose last line was cut: importing it would replace its professional's
+    rows with fewer, so nothing is written unless the operator accepts it."""
+    if last_line_cut(path, width):
+        raise ImportRefused("the file's last line is cut short (no end of line and missing fields): the file looks "
+                            f"truncated; {TRUNCATED_HINT}")
 
 
 def parse_chunks(path: Path, encoding: str, header_text: str, chunk_lines: int) -> Iterator[Chunk]:

@@ -26,7 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .directory_errors import ImportRefused
-from .directory_import import ImportReport, RejectFile, _Counts, _flush, _Group
+from .directory_import import ImportReport, RejectFile, _Counts, _finish_atomic, _flush, _Group
 from .extract_reader import INVALID_TEXT, is_storable_text
 from .fhir import (FINESS_SYSTEM, IDNPS_SYSTEM, INSEE_COMMUNE_URL, PROFESSION_SYSTEM, RPPS_SYSTEM,
                    SAVOIR_FAIRE_SYSTEM, SIRET_SYSTEM)
@@ -57,8 +57,9 @@ class _Entries:
 
 
 async def import_fhir_bundle(engine: AsyncEngine, path: Path, *, now: datetime, rejects: RejectFile,
-                             dry_run: bool = False) -> ImportReport:
-    """Import a Bundle file; entries are numbered from 1 in the reject file ("line" column)."""
+                             dry_run: bool = False, atomic: bool = False) -> ImportReport:
+    """Import a Bundle file; entries are numbered from 1 in the reject file ("line" column). With ``atomic``,
+    one transaction, rolled back (:class:`ImportRefused`) when any entry is rejected."""
     if path.stat().st_size > MAX_BUNDLE_BYTES:
         raise ImportRefused(f"the bundle is larger than {MAX_BUNDLE_BYTES >> 20} MB")
     try:
@@ -81,8 +82,11 @@ async def import_fhir_bundle(engine: AsyncEngine, path: Path, *, now: datetime, 
         organizations = _organization_rows(sorted_entries, now)
         if organizations and not dry_run:
             await conn.execute(_upsert_organizations(conn), organizations)
-            await conn.commit()
-        await _flush(conn, groups, counts, rejects, now, dry_run, source="fhir")
+            if not atomic:
+                await conn.commit()
+        await _flush(conn, groups, counts, rejects, now, dry_run, source="fhir", commit=not atomic)
+        if atomic:
+            await _finish_atomic(conn, rejects.count)
     return ImportReport("fhir", "utf-8", len(entries), counts.inserted, counts.updated, counts.unchanged,
                         rejects.count, counts.activities, dry_run)
 

@@ -26,8 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.schema import Table
 
 from .directory_errors import DirectoryError, ImportRefused
-from .directory_import import RejectFile, import_summary
-from .extract_reader import INVALID_TEXT, is_storable_text
+from .directory_import import RejectFile, import_summary, refuse_rejects
+from .extract_reader import INVALID_TEXT, is_storable_text, refuse_truncated
 from .models import Diploma, Professional, SavoirFaire
 from .rpps_format import _normal, detect_encoding
 
@@ -259,13 +259,19 @@ def open_list(path: Path, fmt: ListFormat) -> tuple[str, _Header]:
 
 async def import_list(engine: AsyncEngine, path: Path, fmt: ListFormat, *, rejects: RejectFile,
                       dry_run: bool = False, batch_lines: int = 5000,
-                      progress: Callable[[int], None] | None = None) -> ListImportReport:
+                      progress: Callable[[int], None] | None = None, atomic: bool = False,
+                      accept_truncated: bool = False) -> ListImportReport:
     """Import ``path`` (a ``fmt`` file) for the professionals already in the directory.
 
-    :raises ImportRefused: wrong encoding or header; nothing is written then.
-    :raises DirectoryError: a batch failed to write; earlier batches stay committed (re-running is idempotent).
+    :raises ImportRefused: wrong encoding or header, a truncated file (unless ``accept_truncated``), or with
+        ``atomic`` any rejected line; nothing is written then.
+    :raises DirectoryError: a batch failed to write; earlier batches stay committed (re-running is idempotent),
+        except with ``atomic`` (one transaction).
     """
     encoding, header = open_list(path, fmt)
+    if not accept_truncated:
+        refuse_truncated(path, header.width)
+    commit = not atomic
     counts, seen = _Counts(), RppsSet()
     batch: dict[str, _Group] = {}
     size = 0
@@ -275,7 +281,7 @@ async def import_list(engine: AsyncEngine, path: Path, fmt: ListFormat, *, rejec
             group = batch.get(line.rpps)
             if group is None:
                 if size >= batch_lines:
-                    await _flush(conn, fmt, batch, counts, seen, rejects, dry_run)
+                    await _flush(conn, fmt, batch, counts, seen, rejects, dry_run, commit)
                     batch, size = {}, 0
                     if progress is not None:
                         progress(lines.take_bytes())
@@ -284,9 +290,14 @@ async def import_list(engine: AsyncEngine, path: Path, fmt: ListFormat, *, rejec
             group.numbers.append(line.number)
             group.names.append(line.family_name)
             size += 1
-        await _flush(conn, fmt, batch, counts, seen, rejects, dry_run)
+        await _flush(conn, fmt, batch, counts, seen, rejects, dry_run, commit)
         if progress is not None:
             progress(lines.take_bytes())
+        if atomic:
+            if rejects.count:
+                await conn.rollback()
+                raise refuse_rejects(rejects.count)
+            await conn.commit()
     return ListImportReport(fmt.kind, encoding, lines.last - 1, counts.inserted, counts.updated, counts.unchanged,
                             rejects.count, counts.rows, fmt.rows_label, dry_run)
 
@@ -322,7 +333,7 @@ def _chunks(keys: list[str]) -> Iterator[list[str]]:
 
 
 async def _flush(conn: AsyncConnection, fmt: ListFormat, batch: dict[str, _Group], counts: _Counts, seen: RppsSet,
-                 rejects: RejectFile, dry_run: bool) -> None:
+                 rejects: RejectFile, dry_run: bool, commit: bool = True) -> None:
     if not batch:
         return
     keys = list(batch)
@@ -389,7 +400,8 @@ async def _flush(conn: AsyncConnection, fmt: ListFormat, batch: dict[str, _Group
             await conn.execute(delete(table).where(table.c.rpps.in_(chunk)))
         if inserts:
             await conn.execute(insert(table), inserts)
-        await conn.commit()
+        if commit:
+            await conn.commit()
     except Exception as exc:
         await conn.rollback()
         first = min(g.first_line for g in batch.values())

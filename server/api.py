@@ -71,14 +71,14 @@ async def revoke_link(request: web.Request) -> web.Response:
 
 async def link_qr(request: web.Request) -> web.Response:
     link = await request.app[consultations_key].link(
-        require_professional(request), request.match_info["cid"], request.match_info["jti"])
+        require_professional(request), request.match_info["cid"], request.match_info["jti"], "link.qr")
     return web.Response(body=qr_svg(link.url), content_type="image/svg+xml",
                         headers={"Cache-Control": "no-store"})
 
 
 async def link_ics(request: web.Request) -> web.Response:
     link = await request.app[consultations_key].link(
-        require_professional(request), request.match_info["cid"], request.match_info["jti"])
+        require_professional(request), request.match_info["cid"], request.match_info["jti"], "link.invite")
     return web.Response(body=ics_invite(link.invitation), content_type="text/calendar",
                         headers={"Content-Disposition": 'attachment; filename="teleconsultation.ics"',
                                  "Cache-Control": "no-store"})
@@ -91,6 +91,11 @@ async def chat_history(request: web.Request) -> web.Response:
     await request.app[audit_key].record(AuditEvent(principal.actor, principal.role, "chat.read",
                                                    f"consultation:{consultation.id}", "ok"))
     return web.json_response({"messages": messages})
+
+
+async def consultation_record(request: web.Request) -> web.Response:
+    entries = await request.app[consultations_key].record(require_professional(request), request.match_info["cid"])
+    return web.json_response({"events": [entry.to_json() for entry in entries]})
 
 
 async def end_consultation(request: web.Request) -> web.Response:
@@ -135,6 +140,7 @@ def setup_api_routes(app: web.Application) -> None:
     app.router.add_get("/api/consultations/{cid}/links/{jti}/qr.svg", link_qr)
     app.router.add_get("/api/consultations/{cid}/links/{jti}/invite.ics", link_ics)
     app.router.add_get("/api/consultations/{cid}/chat", chat_history)
+    app.router.add_get("/api/consultations/{cid}/events", consultation_record)
     app.router.add_post("/api/consultations/{cid}/end", end_consultation)
     app.router.add_get("/api/consultations/{cid}/media", media_status)
     app.router.add_put("/api/consultations/{cid}/report", save_report)

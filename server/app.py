@@ -38,6 +38,7 @@ from .keys import (
 from .links import LinkSigner
 from .live import LiveView
 from .middlewares import setup_middlewares
+from .outage import GuardedAuthority
 from .notify import HttpSmsGateway, OutboxNotifier, SmsNotifier
 from .pages import setup_page_routes
 from .regulation import RegulationCases
@@ -109,7 +110,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     peers = PeerRegistry(_media_settings(settings))
     relay = CallRelay(peers, calls)
     manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
-    signaling = CallSignaling(calls, origins=settings.origins, limits=_signaling_limits(settings),
+    # A database outage during a socket event is acknowledged "unavailable", not "internal".
+    signaling = CallSignaling(GuardedAuthority(calls), origins=settings.origins,  # type: ignore[arg-type]
+                              limits=_signaling_limits(settings),
                               client_manager=manager, relay=relay if settings.media_relay != "never" else None,
                               clock=_seconds(clock))
     socket_sessions.bind(signaling.sio, (CALL_NAMESPACE, EXPERTISE_NAMESPACE))
@@ -177,6 +180,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def _engine_lifecycle(app: web.Application) -> AsyncIterator[None]:
+    await app[calls_key].recover_interrupted()  # calls a killed process of this host left behind
     yield
     await app[directory_key].close()
     await app[engine_key].dispose()

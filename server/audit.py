@@ -1,7 +1,9 @@
 """Append-only, hash-chained audit log of every access to health data, every login and every denial.
 
 Each entry's ``entry_hash`` is SHA-256 over the previous entry's hash (``GENESIS`` for the first) followed by a
-canonical JSON of the entry itself (sequence number, UTC time, actor, role, action, object, result, remote).
+canonical JSON of the entry itself (sequence number, UTC time, actor, role, action, object, result, remote; from
+chain version 2 also the version and the actor's RPPS). Entries written before version 2 keep their version 1
+hash, so :func:`verify` checks old and new entries alike; a changed version breaks the hash too.
 Changing an entry therefore breaks its own hash, and re-computing that hash breaks the link from the next entry;
 deleting an entry leaves a gap in the contiguous sequence numbers. :func:`verify` reports all three.
 
@@ -19,8 +21,10 @@ import hashlib
 import json
 import logging
 import random
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +37,7 @@ from .models import AuditEntry
 
 __all__ = [
     "GENESIS",
+    "AuditContext",
     "AuditEvent",
     "AuditRecord",
     "AuditLog",
@@ -50,20 +55,41 @@ GENESIS = "0" * 64
 _MAX_ATTEMPTS = 10
 _SQLITE_WRITE_FIRST = text("UPDATE audit_entries SET seq = seq WHERE 0")
 _PAGE_SIZE = 1000
-# Column sizes from server.models.AuditEntry: too-long values are refused, except the client address.
-_LIMITS = {"actor": 64, "role": 20, "action": 60, "object": 120, "result": 20}
-_REMOTE_LIMIT = 64
+# Column sizes from server.models.AuditEntry: longer values are cut to fit (an entry is never lost to its size).
+_LIMITS = {"actor": 64, "role": 20, "action": 60, "object": 120, "result": 20, "remote": 64, "rpps": 20}
 _FIELDS = ("actor", "role", "action", "object", "result", "remote")
+CHAIN_VERSION = 2
+"""Version of the hashed payload written now: 2 adds ``v`` and ``rpps`` to version 1's fields."""
 # One advisory lock key ("LUCA") serialises audit writers across all PostgreSQL connections and processes.
 _PG_LOCK = text("SELECT pg_advisory_xact_lock(:key)").bindparams(
     bindparam("key", 0x4C554341, type_=BigInteger))
 _COLUMNS = (AuditEntry.seq, AuditEntry.at, AuditEntry.actor, AuditEntry.role, AuditEntry.action,
-            AuditEntry.object, AuditEntry.result, AuditEntry.remote, AuditEntry.prev_hash, AuditEntry.entry_hash)
+            AuditEntry.object, AuditEntry.result, AuditEntry.remote, AuditEntry.rpps, AuditEntry.version,
+            AuditEntry.prev_hash, AuditEntry.entry_hash)
+
+
+def _fit(value: str, limit: int) -> str:
+    """``value`` cut to ``limit`` characters; a cut value ends with "…" so a reader knows it was longer."""
+    return value if len(value) <= limit else value[:limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class AuditContext:
+    """Who is acting and from where, built once per request (or socket) and bound to the :class:`AuditLog`.
+
+    ``remote`` is the client address the server saw (the TCP peer): forwarded headers are not trusted."""
+
+    actor: str = "anonymous"
+    role: str = ""
+    rpps: str = ""
+    remote: str = ""
 
 
 @dataclass(frozen=True)
 class AuditEvent:
-    """What happened, before it gets a sequence number and a time: ``result`` is e.g. "ok", "denied", "failed"."""
+    """What happened, before it gets a sequence number and a time: ``result`` is e.g. "ok", "denied", "failed".
+
+    Every field is cut to its column size (user input such as a login name can be longer)."""
 
     actor: str
     role: str
@@ -71,13 +97,22 @@ class AuditEvent:
     object: str
     result: str
     remote: str = ""
+    rpps: str = ""
 
     def __post_init__(self) -> None:
         for name, limit in _LIMITS.items():
-            if len(getattr(self, name)) > limit:
-                raise ValueError(f"audit {name} is longer than {limit} characters")
-        # The client address is informative only: a long forwarded value must not make the record fail.
-        object.__setattr__(self, "remote", self.remote[:_REMOTE_LIMIT])
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise TypeError(f"audit {name} must be text")
+            object.__setattr__(self, name, _fit(value, limit))
+
+    def within(self, context: AuditContext | None) -> AuditEvent:
+        """This event with the client address, and its actor's RPPS and role, taken from ``context`` when missing."""
+        if context is None:
+            return self
+        same = self.actor == context.actor
+        return replace(self, remote=self.remote or context.remote, rpps=self.rpps or (context.rpps if same else ""),
+                       role=self.role or (context.role if same else ""))
 
 
 @dataclass(frozen=True)
@@ -92,6 +127,8 @@ class AuditRecord:
     object: str
     result: str
     remote: str
+    rpps: str
+    version: int
     prev_hash: str
     entry_hash: str
 
@@ -102,27 +139,49 @@ def _utc_iso(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def _digest(prev_hash: str, seq: int, at: datetime, fields: Mapping[str, str]) -> str:
-    payload = {"seq": seq, "at": _utc_iso(at), **{name: fields[name] for name in _FIELDS}}
+def _digest(prev_hash: str, seq: int, at: datetime, fields: Mapping[str, str], version: int = CHAIN_VERSION) -> str:
+    payload: dict[str, object] = {"seq": seq, "at": _utc_iso(at), **{name: fields[name] for name in _FIELDS}}
+    if version >= 2:
+        payload |= {"v": version, "rpps": fields["rpps"]}
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256((prev_hash + canonical).encode("utf-8")).hexdigest()
 
 
-def entry_hash(prev_hash: str, seq: int, at: datetime, event: AuditEvent) -> str:
+def entry_hash(prev_hash: str, seq: int, at: datetime, event: AuditEvent, version: int = CHAIN_VERSION) -> str:
     """SHA-256 hex of ``prev_hash`` + canonical JSON of the entry (``at`` as ISO 8601 UTC with microseconds)."""
-    return _digest(prev_hash, seq, at, {name: getattr(event, name) for name in _FIELDS})
+    return _digest(prev_hash, seq, at, {name: getattr(event, name) for name in (*_FIELDS, "rpps")}, version)
 
 
 class AuditLog:
-    """Appends audit entries; safe with concurrent writers in this process and in other processes."""
+    """Appends audit entries; safe with concurrent writers in this process and in other processes.
+
+    :meth:`bound` sets the :class:`AuditContext` of the request (or socket event) being served: every entry
+    recorded meanwhile, however deep the call that records it, carries its client address and actor's RPPS."""
 
     def __init__(self, sessions: SessionFactory, clock: Clock) -> None:
         self._sessions = sessions
         self._clock = clock
         self._lock = asyncio.Lock()
+        # Per asyncio task (each request runs in its own), so concurrent requests never see each other's context.
+        self._context: ContextVar[AuditContext | None] = ContextVar(f"audit-context-{id(self)}", default=None)
+
+    @contextmanager
+    def bound(self, context: AuditContext) -> Iterator[AuditContext]:
+        """Record entries within ``context`` until the block ends."""
+        token = self._context.set(context)
+        try:
+            yield context
+        finally:
+            self._context.reset(token)
+
+    @property
+    def context(self) -> AuditContext | None:
+        """The context bound for the current request, if any."""
+        return self._context.get()
 
     async def record(self, event: AuditEvent) -> int:
         """Append ``event`` in its own transaction and return its sequence number."""
+        event = event.within(self._context.get())
         async with self._lock:
             for attempt in range(1, _MAX_ATTEMPTS):
                 try:
@@ -154,7 +213,8 @@ class AuditLog:
             digest = entry_hash(prev, seq, at, event)
             session.add(AuditEntry(seq=seq, at=at.astimezone(UTC), actor=event.actor, role=event.role,
                                    action=event.action, object=event.object, result=event.result,
-                                   remote=event.remote, prev_hash=prev, entry_hash=digest))
+                                   remote=event.remote, rpps=event.rpps, version=CHAIN_VERSION, prev_hash=prev,
+                                   entry_hash=digest))
         return seq
 
     async def entries(self, *, object_prefix: str | None = None, limit: int = 100) -> list[AuditRecord]:
@@ -218,8 +278,8 @@ def _check(record: AuditRecord, prev: AuditRecord | None) -> list[str]:
     if not problems and record.prev_hash != (prev.entry_hash if prev else GENESIS):
         problems.append(f"entry {record.seq} does not chain to entry {prev.seq}" if prev
                         else f"entry {record.seq} does not start the chain (its previous hash is not the genesis)")
-    fields = {name: getattr(record, name) for name in _FIELDS}
-    if _digest(record.prev_hash, record.seq, record.at, fields) != record.entry_hash:
+    fields = {name: getattr(record, name) for name in (*_FIELDS, "rpps")}
+    if _digest(record.prev_hash, record.seq, record.at, fields, record.version) != record.entry_hash:
         problems.append(f"entry {record.seq} was modified (hash mismatch)")
     return problems
 

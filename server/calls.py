@@ -6,6 +6,7 @@ server process can take any socket. The ``Member`` a socket holds is a snapshot;
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
@@ -21,6 +22,7 @@ from .crypto import Sealer
 from .db import SessionFactory
 from .errors import Conflict
 from .ids import new_id
+from .interruptions import ProcessNode, connection_of, recover_interrupted
 from .lifecycle import PARTICIPANT, check_transition
 from .models import ChatMessage, Consultation, ConsultationEvent, Participant
 from .route_cache import Route, RouteCache
@@ -29,6 +31,8 @@ from .socket_sessions import SocketSessions
 from .turn import ice_configuration
 
 __all__ = ["CallRules", "cookie_token"]
+
+logger = logging.getLogger(__name__)
 
 _OPEN = ("scheduled", "in_progress")
 # An allowed route is re-checked every 10 s when several processes share the database (a refusal every second).
@@ -68,13 +72,19 @@ class CallRules:
         # What the pages need to know about server relay: {"relay": auto|always|never, "p2pTimeoutMs": ...}.
         self._media = dict(media or {"relay": "never"})
         self._routes = RouteCache(self._lookup_route, allowed_s=route_cache_s, denied_s=DENIED_CACHE_S)
+        # Client address of each participant's joined socket in this process (for audit entries of socket events).
+        self._remotes: dict[str, str] = {}
+        # This process, as named in the participants it holds online (see interruptions.py).
+        self._node = ProcessNode.current()
 
     async def authenticate(self, environ: Mapping[str, Any]) -> Caller | None:
         token = cookie_token(environ.get("HTTP_COOKIE"))
         principal = await self._web_sessions.resolve(token)
         if principal is None or token is None:
             return None
-        return Caller(ref=token, professional=principal.kind == "user", session=principal.session_hash)
+        request = environ.get("aiohttp.request")  # engine.io's REMOTE_ADDR is a constant placeholder
+        return Caller(ref=token, professional=principal.kind == "user", session=principal.session_hash,
+                      remote=(request.remote or "") if request is not None else "")
 
     async def session_live(self, caller: Caller) -> bool:
         return await self._socket_sessions.is_live(caller.session)
@@ -84,6 +94,9 @@ class CallRules:
         if principal is None:
             raise Denied("your session has ended")
         replaced: str | None = None
+        if principal.consultation_id or consultation_id:  # a call cut by a dead process is recorded as such
+            await recover_interrupted(self._sessions, self._clock, self._node,
+                                      principal.consultation_id or consultation_id)
         if principal.kind == "user":
             row = await self._join_as_staff(principal, consultation_id, instance)
         else:
@@ -92,8 +105,10 @@ class CallRules:
                 raise Denied("no such consultation")
             row, replaced = await self._join_participant(principal, instance)
         member = _member(row)
+        self._remotes[member.participant_id] = caller.remote
         await self._audit.record(AuditEvent(principal.actor, principal.role, "call.join",
-                                            f"consultation:{member.consultation_id}", "ok"))
+                                            f"consultation:{member.consultation_id}", "ok", caller.remote,
+                                            principal.rpps))
         return JoinOutcome(member, await self._join_extra(member), replaced=replaced)
 
     async def ready(self, member: Member) -> Member:
@@ -211,7 +226,8 @@ class CallRules:
             sent = {"id": message.id, "from": row.id, "label": row.label or row.kind, "kind": row.kind,
                     "text": text, "at": now.isoformat()}
         await self._audit.record(AuditEvent(member.participant_id, member.kind, "chat.write",
-                                            f"consultation:{member.consultation_id}", "ok"))
+                                            f"consultation:{member.consultation_id}", "ok",
+                                            self._remotes.get(member.participant_id, "")))
         return sent
 
     async def leave(self, member: Member) -> None:
@@ -224,13 +240,24 @@ class CallRules:
             _event(session, row.consultation_id, self._clock, row.id, "left")
         self.forget_routes(member.participant_id)
 
+    async def recover_interrupted(self) -> list[str]:
+        """At start-up: record the calls a dead process of this host left with participants online (a database
+        that is not reachable yet must not stop the start: the next join of each call checks again)."""
+        try:
+            return await recover_interrupted(self._sessions, self._clock, self._node)
+        except Exception:
+            logger.exception("could not check for calls interrupted by a stopped process")
+            return []
+
     async def presence(self, member: Member, online: bool, connection: str) -> None:
+        connection = connection_of(self._node, connection)
         async with self._sessions.begin() as session:
             row = await _participant(session, member.participant_id)
             if online:
                 row.online, row.connection = True, connection
             elif row.connection == connection:
                 row.online = False
+                self._remotes.pop(member.participant_id, None)
         self.forget_routes(member.participant_id)
 
     async def waiting_room(self, consultation_id: str) -> list[dict[str, Any]]:

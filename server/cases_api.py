@@ -7,10 +7,11 @@ from typing import Any
 from aiohttp import web
 
 from . import i18n
+from .audit import AuditEvent
 from .context import principal_of
 from .errors import Invalid
 from .httputil import read_json, require_kind, require_professional
-from .keys import live_key, regulation_key, settings_key, web_sessions_key
+from .keys import audit_key, live_key, regulation_key, settings_key, web_sessions_key
 from .pages import render_error, render_link_landing
 from .regulation import CallerRefused, NewCase
 from .sessions import COOKIE_NAME, Principal
@@ -170,6 +171,8 @@ async def caller_event(request: web.Request) -> web.Response:
         detail = _location(detail)
     assert principal.case_id is not None
     entry = await request.app[regulation_key].record(principal.case_id, principal.actor, f"caller.{kind}", detail)
+    await request.app[audit_key].record(AuditEvent(principal.actor, "caller", f"caller.{kind}",
+                                                   f"case:{principal.case_id}", "ok"))
     return web.json_response({"id": entry.id})
 
 

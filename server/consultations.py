@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from .audit import AuditEvent, AuditLog
 from .clock import Clock
+from .consultation_record import RecordEntry, describe
 from .crypto import Sealer
 from .db import SessionFactory
 from .errors import Forbidden, Invalid, NotFound
@@ -180,6 +181,16 @@ class Consultations:
         await self._record(caller, "consultation.read", cid, "ok")
         return self._view(row)
 
+    async def record(self, caller: Principal, cid: str) -> list[RecordEntry]:
+        """The consultation's events in order, in words (creation, admissions, interruptions, end...)."""
+        await self._owned(caller, cid, "consultation.record")
+        async with self._sessions() as session:
+            rows = await session.scalars(select(ConsultationEvent).where(ConsultationEvent.consultation_id == cid)
+                                         .order_by(ConsultationEvent.id).limit(1000))
+            entries = [RecordEntry(row.at, row.event, row.actor, describe(row.event, row.at)) for row in rows]
+        await self._record(caller, "consultation.record", cid, "ok")
+        return entries
+
     async def end(self, caller: Principal, cid: str, report: str | None) -> ConsultationView:
         row = await self._owned(caller, cid, "consultation.end")
         now = self._clock.now()
@@ -232,18 +243,27 @@ class Consultations:
             links = await session.scalars(
                 select(JoinLink).where(JoinLink.consultation_id == cid).order_by(JoinLink.created_at)
             )
-            return [self._link_view(row, link, caller.display_name) for link in links]
+            views = [self._link_view(row, link, caller.display_name) for link in links]
+        await self._record(caller, "link.list", cid, "ok")
+        return views
 
-    async def link(self, caller: Principal, cid: str, jti: str) -> LinkView:
-        row = await self._owned(caller, cid, "link.read")
+    async def link(self, caller: Principal, cid: str, jti: str, action: str = "link.read") -> LinkView:
+        """One join link (its QR code, its invitation): ``action`` names the read in the audit log."""
+        row, link = await self._owned_link(caller, cid, jti, action)
+        await self._record(caller, action, cid, "ok")
+        return self._link_view(row, link, caller.display_name)
+
+    async def _owned_link(self, caller: Principal, cid: str, jti: str, action: str) -> tuple[Consultation, JoinLink]:
+        row = await self._owned(caller, cid, action)
         async with self._sessions() as session:
             link = await session.get(JoinLink, jti) if looks_like_id(jti) else None
         if link is None or link.consultation_id != cid:
+            await self._record(caller, action, cid, "not_found")
             raise NotFound("no such link")
-        return self._link_view(row, link, caller.display_name)
+        return row, link
 
     async def revoke_link(self, caller: Principal, cid: str, jti: str) -> None:
-        await self.link(caller, cid, jti)
+        await self._owned_link(caller, cid, jti, "link.revoke")
         now = self._clock.now()
         async with self._sessions.begin() as session:
             link = await session.get(JoinLink, jti)

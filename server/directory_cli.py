@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 from pathlib import Path
 
@@ -11,12 +12,14 @@ from tqdm import tqdm
 
 from expertise import (
     DIPLOMAS, MAX_PRUNE_SHARE, MAX_REJECT_SHARE, SAVOIR_FAIRE, DirectoryError, ImportRefused, RejectFile, apply_prune,
-    has_inactive, import_fhir_bundle, import_list, import_rpps, plan_prune, prune_refusal, sniff_extract, sniff_format,
+    has_inactive, import_fhir_bundle, import_list, import_rpps, plan_prune, prune_refusal, routable_specialties,
+    routing_changes, sniff_extract, sniff_format,
 )
 
+from .audit import AuditEvent, AuditLog
 from .clock import SystemClock
 from .config import Settings
-from .db import open_database
+from .db import SessionFactory, open_database
 from .migrate import upgrade
 from .runtime import batch_job_gc
 
@@ -33,6 +36,12 @@ def add_directory_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser
     load.add_argument("--format", choices=("auto", "rpps", "savoirfaire", "diplomas", "fhir"), default="auto",
                       help="auto: a JSON Bundle, else the extract file named by its header row")
     load.add_argument("--dry-run", action="store_true", help="validate and count without writing")
+    load.add_argument("--atomic", action="store_true",
+                      help="all or nothing: one transaction, rolled back (exit status 2) if any line is rejected; "
+                           "without it, rejected lines are left out and the rest is imported")
+    load.add_argument("--accept-truncated", action="store_true",
+                      help="import a file whose last line is cut short (refused by default: the cut line would "
+                           "replace its professional's rows with fewer)")
     load.add_argument("--prune", action="store_true",
                       help="the file is a full Personne_activite extract: mark inactive (not delete) the "
                            "professionals it no longer lists; refused for a damaged or partial file")
@@ -58,18 +67,20 @@ async def run_directory(settings: Settings, args: argparse.Namespace) -> int:
         print("error: --prune applies to a full PS_LibreAcces_Personne_activite extract only", file=sys.stderr)
         return 2
     status = 0
-    async with open_database(settings.database_url) as (engine, _):
+    async with open_database(settings.database_url) as (engine, sessions):
         await upgrade(engine)
+        routable_before = await routable_specialties(engine)
         with rejects_path.open("w", encoding="utf-8", newline="") as stream, _progress(path) as bar:
             rejects = RejectFile(stream)
             try:
                 if kind == "fhir":
                     report = await import_fhir_bundle(engine, path, now=SystemClock().now(), rejects=rejects,
-                                                      dry_run=args.dry_run)
+                                                      dry_run=args.dry_run, atomic=args.atomic)
                 elif kind in (SAVOIR_FAIRE.kind, DIPLOMAS.kind):
                     fmt = SAVOIR_FAIRE if kind == SAVOIR_FAIRE.kind else DIPLOMAS
                     report = await import_list(engine, path, fmt, rejects=rejects, dry_run=args.dry_run,
-                                               batch_lines=max(args.batch, 1), progress=bar.update)
+                                               batch_lines=max(args.batch, 1), progress=bar.update,
+                                               atomic=args.atomic, accept_truncated=args.accept_truncated)
                 else:
                     with batch_job_gc() as collect_young:
                         def progress(nbytes: int) -> None:  # called once per batch read
@@ -78,16 +89,21 @@ async def run_directory(settings: Settings, args: argparse.Namespace) -> int:
 
                         report = await import_rpps(engine, path, now=SystemClock().now(), rejects=rejects,
                                                    dry_run=args.dry_run, batch_lines=max(args.batch, 1),
-                                                   progress=progress)
+                                                   progress=progress, atomic=args.atomic,
+                                                   accept_truncated=args.accept_truncated)
             except ImportRefused as exc:
                 print(f"error: {exc.message} (nothing was written)", file=sys.stderr)
+                if rejects.count:
+                    print(f"rejected lines (line number, reason): {rejects_path}", file=sys.stderr)
                 return 2
             except DirectoryError as exc:
                 print(f"error: {exc.message}", file=sys.stderr)
+                await _audit_routing(engine, sessions, routable_before)
                 return 1
         print(report.summary())
         if kind == "rpps":
             status = await _prune(engine, path, args, lines=report.lines, rejected=report.rejected)
+        await _audit_routing(engine, sessions, routable_before)
     if report.rejected:
         print(f"rejected lines (line number, reason): {rejects_path}")
     else:
@@ -115,6 +131,27 @@ async def _prune(engine: AsyncEngine, path: Path, args: argparse.Namespace, *, l
         await apply_prune(engine, plan, SystemClock().now())
     print(plan.summary(dry_run=args.dry_run))
     return 0
+
+
+async def _audit_routing(engine: AsyncEngine, sessions: SessionFactory, before: dict[str, frozenset[str]]) -> None:
+    """Audit every professional the import made routable (or no longer routable) for a specialty: who ran it,
+    the RPPS, the routable specialties before and after. The operator sees them too."""
+    changes = routing_changes(before, await routable_specialties(engine))
+    if not changes:
+        return
+    audit, actor = AuditLog(sessions, SystemClock()), f"cli:{_operator()}"
+    for change in changes:
+        await audit.record(AuditEvent(actor, "operator", "directory.routing.change", change.describe(), "ok"))
+        gained = f" (newly routable for {', '.join(change.gained)})" if change.gained else ""
+        print(f"routing changed: {change.describe()}{gained}")
+    print(f"{len(changes)} professional(s) changed routable specialties; each change is in the audit log")
+
+
+def _operator() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name for this uid (containers)
+        return "unknown"
 
 
 def _progress(path: Path) -> tqdm:  # type: ignore[type-arg]

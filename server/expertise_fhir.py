@@ -17,7 +17,7 @@ from expertise import (
     fhir_task, fhir_task_matches,
 )
 
-from .errors import LucarneError
+from .errors import Invalid, LucarneError
 from .expertise_api import actor_for
 from .keys import expertise_key, settings_key
 
@@ -60,7 +60,7 @@ def _json(resource: dict[str, Any]) -> web.Response:
 def _count(request: web.Request) -> int:
     raw = request.query.get("_count", "50")
     if not raw.isdigit() or not 1 <= int(raw) <= _MAX_COUNT:
-        raise LucarneError(f"_count must be a number from 1 to {_MAX_COUNT}")
+        raise Invalid(f"_count must be a number from 1 to {_MAX_COUNT}")
     return int(raw)
 
 
@@ -85,7 +85,7 @@ async def _search(request: web.Request, build: Callable[[Any], dict[str, Any]],
     actor, service = await actor_for(request), request.app[expertise_key]
     status = request.query.get("status") or None
     if status is not None and len(status) > 20:
-        raise LucarneError("status is too long")
+        raise Invalid("status is too long")
     summaries = [s for s in await service.list_for(actor) if matches(s, status)]
     resources = [build(await service.get(actor, s.id)) for s in summaries[:_count(request)]]
     return _json(fhir_bundle(resources, _base(request)))
@@ -109,7 +109,7 @@ async def search_tasks(request: web.Request) -> web.Response:
 async def search_communications(request: web.Request) -> web.Response:
     based_on = request.query.get("based-on", "")
     if not based_on.startswith("ServiceRequest/"):
-        raise LucarneError("search Communication with based-on=ServiceRequest/<id>")
+        raise Invalid("search Communication with based-on=ServiceRequest/<id>")
     rid = based_on.removeprefix("ServiceRequest/")
     messages = await request.app[expertise_key].thread(await actor_for(request), rid)
     return _json(fhir_bundle([fhir_communication(rid, m) for m in messages], _base(request)))

@@ -9,10 +9,11 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web, web_response
 
-from .context import json_body_key, principal_key, principal_of
+from .context import audit_context, audit_context_key, json_body_key, principal_key, principal_of
 from .errors import LucarneError
 from .inputs import check_path, check_urlencoded, parse_json
-from .keys import settings_key, web_sessions_key
+from .keys import audit_key, settings_key, web_sessions_key
+from .outage import UNAVAILABLE_MESSAGE, database_unavailable
 from .pages import render_error
 from .sessions import COOKIE_NAME, Principal
 
@@ -55,7 +56,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status >= 400 and request.path.startswith("/api/"):
             return _error_response(request, exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
         raise
-    except Exception:
+    except Exception as exc:
+        if database_unavailable(exc):  # a restart or failover: nothing was saved, retrying later is safe
+            logger.warning("database unavailable on %s %s: %s", request.method, request.path, type(exc).__name__)
+            response = _error_response(request, 503, "unavailable", UNAVAILABLE_MESSAGE)
+            response.headers["Retry-After"] = "5"
+            return response
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return _error_response(request, 500, "internal", "Something went wrong on our side.")
 
@@ -93,6 +99,14 @@ async def principal_middleware(request: web.Request, handler: Handler) -> web.St
         if principal is not None:
             request[principal_key] = principal
     return await handler(request)
+
+
+@web.middleware
+async def audit_context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Build the request's audit context once; every audit entry the handler writes carries it."""
+    context = request[audit_context_key] = audit_context(principal_of(request), request.remote)
+    with request.app[audit_key].bound(context):
+        return await handler(request)
 
 
 @web.middleware
@@ -144,5 +158,6 @@ def _hide_server_software() -> None:
 
 def setup_middlewares(app: web.Application) -> None:
     _hide_server_software()
-    app.middlewares.extend([error_middleware, input_middleware, principal_middleware, csrf_middleware])
+    app.middlewares.extend([error_middleware, input_middleware, principal_middleware, audit_context_middleware,
+                            csrf_middleware])
     app.on_response_prepare.append(_security_headers)

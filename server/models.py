@@ -160,6 +160,9 @@ class AuditEntry(Base):
     object: Mapped[str] = mapped_column(String(120))
     result: Mapped[str] = mapped_column(String(20))
     remote: Mapped[str] = mapped_column(String(64), default="")
+    # The acting professional's RPPS where known; ``version`` says which fields the hash covers (see audit.py).
+    rpps: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64))
 

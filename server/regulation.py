@@ -188,6 +188,7 @@ class RegulationCases:
             if await session.get(CaseMember, (case_id, user.id)) is None:
                 session.add(CaseMember(case_id=case_id, user_id=user.id, added_at=self._clock.now()))
         await self.record(case_id, caller.actor, "case.member_added", {"user": user.id})
+        await self._audit_access(caller, "case.member.add", case_id, "ok")
 
     async def close(self, caller: Principal, case_id: str) -> CaseView:
         await self._member_case(caller, case_id, "case.close")
@@ -198,6 +199,7 @@ class RegulationCases:
                 raise Conflict("this case is already closed")
             row.status, row.closed_at = "closed", self._clock.now()
         await self.record(case_id, caller.actor, "case.closed", {})
+        await self._audit_access(caller, "case.close", case_id, "ok")
         return self._view(row)
 
     # -- caller link -----------------------------------------------------------------------------------------
@@ -210,7 +212,9 @@ class RegulationCases:
             for link in await session.scalars(select(CallerLink).where(CallerLink.case_id == case_id,
                                                                        CallerLink.revoked_at.is_(None))):
                 link.revoked_at = now
-        return await self._issue_link(case_id, caller.actor)
+        issued = await self._issue_link(case_id, caller.actor)
+        await self._audit_access(caller, "case.link", case_id, "ok")
+        return issued
 
     async def current_link(self, caller: Principal, case_id: str) -> CallerLinkView | None:
         """The newest caller link that was not revoked (its URL is re-derived from the signed claims)."""
@@ -219,6 +223,7 @@ class RegulationCases:
             link = await session.scalar(select(CallerLink).where(CallerLink.case_id == case_id,
                                                                  CallerLink.revoked_at.is_(None))
                                         .order_by(CallerLink.created_at.desc()).limit(1))
+        await self._audit_access(caller, "case.link.read", case_id, "ok" if link else "none")
         return self._link_view(link) if link else None
 
     async def send_link(self, caller: Principal, case_id: str, link: CallerLinkView) -> bool:
@@ -229,8 +234,10 @@ class RegulationCases:
             await self._notifier.send(phone, link.sms_text)
         except NotifyFailed as exc:
             await self.record(case_id, caller.actor, "link.send_failed", {"reason": str(exc)[:200]})
+            await self._audit_access(caller, "case.link.send", case_id, "failed")
             return False
         await self.record(case_id, caller.actor, "link.sent", {"jti": link.jti})
+        await self._audit_access(caller, "case.link.send", case_id, "ok")
         return True
 
     async def check_caller_link(self, token: str) -> None:
@@ -276,6 +283,8 @@ class RegulationCases:
                                                 remote))
             raise CallerRefused(code)
         await self.record(case_id, "caller", "link.opened", {})
+        await self._audit.record(AuditEvent(f"caller:{case_id}", "caller", "caller_link.open", f"case:{case_id}",
+                                            "ok", remote))
         assert secret is not None
         return case_id, claims.jti, secret
 
@@ -301,8 +310,11 @@ class RegulationCases:
             recent = await session.scalar(select(func.count()).where(
                 CaseEvent.case_id == case_id, CaseEvent.kind.startswith("command."), CaseEvent.at >= since))
         if (recent or 0) >= COMMANDS_PER_10S:
+            await self._audit_access(caller, "case.command", case_id, "rate_limited")
             raise RateLimited("too many camera commands; wait a few seconds")
-        return await self.record(case_id, caller.actor, f"command.{command}", {})
+        entry = await self.record(case_id, caller.actor, f"command.{command}", {})
+        await self._audit_access(caller, "case.command", case_id, "ok")
+        return entry
 
     async def pending_commands(self, case_id: str, after_id: int) -> list[TimelineEntry]:
         """Commands for the caller's page, newer than ``after_id`` (the caller polls this)."""
@@ -352,6 +364,8 @@ class RegulationCases:
             await self._blobs.delete(capture_id)
             raise
         await self.record(case_id, capturer, "capture", {"capture": capture_id, "source": source, "sha256": digest})
+        await self._audit.record(AuditEvent(capturer, "caller" if capturer.startswith("caller:") else "",
+                                            f"capture.store.{source}", f"case:{case_id}", "ok"))
         return CaptureView(capture_id, now, capturer, source, digest, len(jpeg), width, height, location)
 
     @staticmethod
@@ -365,7 +379,9 @@ class RegulationCases:
         await self._member_case(caller, case_id, "capture.list")
         async with self._sessions() as session:
             rows = await session.scalars(select(Capture).where(Capture.case_id == case_id).order_by(Capture.at))
-            return [self._capture_view(row) for row in rows]
+            views = [self._capture_view(row) for row in rows]  # with the caller's position when it was shared
+        await self._audit_access(caller, "capture.list", case_id, "ok")
+        return views
 
     async def capture_image(self, caller: Principal, case_id: str, capture_id: str) -> tuple[CaptureView, bytes]:
         """The JPEG of one capture; access is re-checked and audited on every view."""
@@ -379,6 +395,8 @@ class RegulationCases:
         return self._capture_view(row), data
 
     async def export(self, caller: Principal, case_id: str) -> dict[str, Any]:
+        await self._member_case(caller, case_id, "case.export")
+        await self._audit_access(caller, "case.export", case_id, "ok")
         case = await self.get(caller, case_id)
         return {"case": case.to_json(),
                 "timeline": [entry.to_json() for entry in await self.timeline(caller, case_id)],

@@ -43,6 +43,7 @@ class Principal:
     language: str = ""
     host_name: str = ""  # for participants: the consultation's practitioner
     case_id: str | None = None  # for callers (remote camera): their regulation case
+    rpps: str = ""  # a professional's directory identifier, when their account has one (for the audit log)
 
     @property
     def actor(self) -> str:
@@ -103,7 +104,8 @@ class WebSessions:
                 user = await session.get(User, row.user_id)
                 if user is None or not user.active:
                     return None
-                return Principal("user", row.token_hash, row.csrf_token, user.id, user.role, user.display_name)
+                return Principal("user", row.token_hash, row.csrf_token, user.id, user.role, user.display_name,
+                                 rpps=user.rpps or "")
             if row.kind == "caller":
                 return await _caller_principal(session, row)
             participant = await session.get(Participant, row.participant_id)

@@ -18,6 +18,7 @@ class Caller:
     ref: str
     professional: bool
     session: str = ""
+    remote: str = ""  # the client's address as the server saw it, for the host's audit log
 
 
 @dataclass(frozen=True)

@@ -35,12 +35,13 @@ async def test_import_command_reports_and_writes_rejects(db: Any, database_url: 
     _, sessions = db
     bad = tmp_path / "PS_LibreAcces_Personne_activite_bad.txt"
     shutil.copy(DATA / bad.name, bad)
-    dry = lucarne(["directory", "import", str(bad), "--dry-run"], database_url, tmp_path)
+    # The file's last line is cut on purpose: refused unless accepted.
+    dry = lucarne(["directory", "import", str(bad), "--dry-run", "--accept-truncated"], database_url, tmp_path)
     assert dry.returncode == 0, dry.stderr
     assert "would be inserted 3" in dry.stdout and "9 lines rejected" in dry.stdout
     assert await count(sessions) == 0
 
-    done = lucarne(["directory", "import", str(bad)], database_url, tmp_path)
+    done = lucarne(["directory", "import", str(bad), "--accept-truncated"], database_url, tmp_path)
     assert done.returncode == 0, done.stderr
     assert "inserted 3" in done.stdout and "9 lines rejected" in done.stdout
     rejects = tmp_path / (bad.name + ".rejects.csv")

@@ -12,9 +12,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.audit import GENESIS, AuditEvent, AuditLog, entry_hash, format_report, verify
+from server.audit import (
+    CHAIN_VERSION, GENESIS, AuditContext, AuditEvent, AuditLog, entry_hash, format_report, verify,
+)
 from server.clock import ManualClock
-from server.db import SessionFactory
+from server.db import SessionFactory, open_database
+from server.migrate import upgrade
+from tests.conftest import reset_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 START = datetime(2026, 3, 1, 8, 30, 0, 123456, tzinfo=UTC)
@@ -212,14 +216,93 @@ async def test_entries_are_newest_first_and_filter_by_a_literal_prefix(db: Db) -
         await log.entries(limit=0)
 
 
-def test_events_are_checked_against_the_column_sizes() -> None:
-    with pytest.raises(ValueError, match="actor"):
-        AuditEvent("a" * 65, "admin", "login", "session", "ok")
-    with pytest.raises(ValueError, match="object"):
-        AuditEvent("a", "admin", "login", "o" * 121, "ok")
-    with pytest.raises(ValueError, match="result"):
-        AuditEvent("a", "admin", "login", "session", "r" * 21)
-    assert AuditEvent("a" * 64, "admin", "login", "session", "ok", "r" * 100).remote == "r" * 64
+def test_long_values_are_cut_to_the_column_sizes_never_refused() -> None:
+    # A failed login with an 80-character user name used to raise here (500, and the entry was lost).
+    long = AuditEvent("login:" + "a" * 80, "r" * 30, "x" * 70, "o" * 200, "r" * 30, "1" * 100, "9" * 30)
+    assert (len(long.actor), len(long.role), len(long.action), len(long.object), len(long.result),
+            len(long.remote), len(long.rpps)) == (64, 20, 60, 120, 20, 64, 20)
+    assert long.actor.startswith("login:aaa") and long.actor.endswith("…")
+    assert AuditEvent("a" * 64, "admin", "login", "session", "ok").actor == "a" * 64
+
+
+async def test_a_failed_login_with_a_long_user_name_is_audited(db: Db) -> None:
+    _, sessions = db
+    log = AuditLog(sessions, ManualClock(START))
+    await log.record(AuditEvent("login:" + "é" * 75, "unknown", "login", "session", "failed", "198.51.100.4"))
+    stored = (await log.entries())[0]
+    assert stored.result == "failed" and len(stored.actor) == 64 and stored.remote == "198.51.100.4"
+    assert (await verify(sessions)).ok
+
+
+async def test_entries_take_address_rpps_and_role_from_the_bound_context(db: Db) -> None:
+    _, sessions = db
+    log = AuditLog(sessions, ManualClock(START))
+    context = AuditContext("user7", "practitioner", "10003456789", "203.0.113.9")
+    with log.bound(context):
+        await log.record(AuditEvent("user7", "", "consultation.read", "consultation:1", "ok"))
+        # Another actor in the same request (a login attempt for a name): the address, not this user's RPPS.
+        await log.record(AuditEvent("login:bob", "unknown", "login", "session", "failed"))
+    await log.record(AuditEvent("user7", "practitioner", "consultation.read", "consultation:2", "ok"))
+    second, first, outside = await log.entries(limit=3)
+    assert (outside.remote, outside.rpps, outside.role) == ("203.0.113.9", "10003456789", "practitioner")
+    assert (first.actor, first.remote, first.rpps) == ("login:bob", "203.0.113.9", "")
+    assert (second.remote, second.rpps) == ("", "")
+    assert log.context is None
+    assert {record.version for record in (second, first, outside)} == {CHAIN_VERSION}
+    assert (await verify(sessions)).ok
+
+
+async def test_bound_contexts_of_concurrent_requests_do_not_mix(db: Db) -> None:
+    _, sessions = db
+    log = AuditLog(sessions, ManualClock(START))
+
+    async def request(number: int) -> None:
+        with log.bound(AuditContext(f"user{number}", "practitioner", "", f"192.0.2.{number}")):
+            await asyncio.sleep(0)
+            await log.record(AuditEvent(f"user{number}", "practitioner", "x.read", f"o:{number}", "ok"))
+
+    await asyncio.gather(*(request(number) for number in range(1, 20)))
+    assert all(record.remote == f"192.0.2.{record.actor.removeprefix('user')}" for record in await log.entries())
+
+
+async def test_the_rpps_and_the_chain_version_are_covered_by_the_hash(db: Db) -> None:
+    engine, sessions = db
+    log = AuditLog(sessions, ManualClock(START))
+    for number in range(3):
+        await log.record(AuditEvent("user1", "practitioner", "consultation.read", f"consultation:{number}", "ok",
+                                    "192.0.2.1", "10003456789"))
+    await execute(engine, "UPDATE audit_entries SET rpps = '10009999999' WHERE seq = 2")
+    await execute(engine, "UPDATE audit_entries SET version = 1 WHERE seq = 3")
+    assert (await verify(sessions)).problems == ["entry 2 was modified (hash mismatch)",
+                                                 "entry 3 was modified (hash mismatch)"]
+
+
+async def test_entries_written_before_the_migration_still_verify_beside_new_ones(database_url: str) -> None:
+    """Version-1 entries (hash without RPPS) written at revision 0006, then the upgrade, then new entries."""
+    async with open_database(database_url) as (engine, sessions):
+        if engine.dialect.name == "postgresql":
+            await reset_postgres(engine)
+        await upgrade(engine, "0006")
+        prev = GENESIS
+        for seq in (1, 2):
+            at = START + timedelta(seconds=seq)
+            old = AuditEvent(f"user{seq}", "practitioner", "consultation.read", f"consultation:{seq}", "ok",
+                             "192.0.2.7")
+            digest = entry_hash(prev, seq, at, old, version=1)
+            await execute(engine, "INSERT INTO audit_entries (seq, at, actor, role, action, object, result, remote, "
+                                  "prev_hash, entry_hash) VALUES (:seq, :at, :actor, 'practitioner', "
+                                  "'consultation.read', :object, 'ok', '192.0.2.7', :prev, :digest)",
+                          seq=seq, at=at, actor=old.actor, object=old.object, prev=prev, digest=digest)
+            prev = digest
+        await upgrade(engine)
+        log = AuditLog(sessions, ManualClock(START + timedelta(minutes=1)))
+        await log.record(AuditEvent("user3", "practitioner", "chat.read", "consultation:3", "ok", "192.0.2.8",
+                                    "10003456789"))
+        report = await verify(sessions)
+        assert report.ok and report.checked == 3, report.problems
+        assert [(r.version, r.rpps) for r in await log.entries()] == [(2, "10003456789"), (1, ""), (1, "")]
+        await execute(engine, "UPDATE audit_entries SET result = 'denied' WHERE seq = 1")
+        assert (await verify(sessions)).problems == ["entry 1 was modified (hash mismatch)"]
 
 
 def test_the_hash_covers_every_field_and_the_previous_hash() -> None:

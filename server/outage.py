@@ -55,10 +55,13 @@ class GuardedAuthority:
         self._inner = inner
 
     def __getattr__(self, name: str) -> Any:
+        # Called once per name: the wrapper is kept on the instance, so a hot event (signal) pays no wrapping.
         value = getattr(self._inner, name)
         if not inspect.iscoroutinefunction(value):
-            return value
-        return _guarded(value)
+            return value  # plain attributes are read through each time
+        guarded = _guarded(value)
+        setattr(self, name, guarded)
+        return guarded
 
 
 def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:

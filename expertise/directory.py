@@ -292,14 +292,14 @@ async def _load_pool(sessions: async_sessionmaker[AsyncSession], specialty: str,
                 .where(Absence.rpps.in_(accepting), Absence.ends_at > since))).all():
             away.setdefault(rpps, []).append((_aware(start), _aware(end)))
     members: list[_Member] = []
-    for start in range(0, len(people), _BUILD_SLICE):
-        if start:
+    for offset in range(0, len(people), _BUILD_SLICE):
+        if offset:
             # A reload runs beside live decisions on the same event loop: build in slices, let them in between.
             await asyncio.sleep(0)
         members += [
             _Member(rpps, display_name(civility, given, family), int(capacity), tuple(spoken.get(rpps, ())),
                     tuple(sites[rpps]), tuple(away.get(rpps, ())))
-            for rpps, capacity, civility, given, family in people[start:start + _BUILD_SLICE] if rpps in sites]
+            for rpps, capacity, civility, given, family in people[offset:offset + _BUILD_SLICE] if rpps in sites]
     await asyncio.sleep(0)
     return _Pool(loaded, since, members)
 

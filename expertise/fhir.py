@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .directory import display_name
@@ -157,7 +157,7 @@ class DirectoryFhir:
 
     async def search_roles(self, *, specialty: str | None, postal_code: str | None, commune: str | None,
                            practitioner: str | None, base_url: str, count: int = 20) -> dict[str, Any]:
-        query: Select[Any] = select(Activity, Professional).join(Professional, Professional.rpps == Activity.rpps)
+        query = select(Activity, Professional).join(Professional, Professional.rpps == Activity.rpps)
         conditions = []
         if specialty is not None:
             conditions.append(Activity.specialty_code == specialty.rsplit("|", 1)[-1])

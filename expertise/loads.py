@@ -23,6 +23,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
+from typing import Any, cast
 
 from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -38,6 +39,13 @@ logger = logging.getLogger(__name__)
 _ASSIGNED = sorted(ASSIGNED_STATES)
 _PENDING = "lucarne.expertise.load_changes"  # key in ``Session.info``: this transaction's uncommitted changes
 _LISTENING = "lucarne.expertise.load_listeners"
+
+
+def _pending(info: dict[Any, Any], *, pop: bool = False) -> list[tuple[str, int]]:
+    """This transaction's uncommitted ``(rpps, delta)`` changes. ``Session.info`` is an untyped dict; only
+    :meth:`LoadBook.track` writes under ``_PENDING``, always such pairs."""
+    changes = info.pop(_PENDING, []) if pop else info.get(_PENDING, [])
+    return cast(list[tuple[str, int]], changes)
 
 
 async def open_loads(session: AsyncSession, rpps: list[str]) -> dict[str, int]:
@@ -94,7 +102,7 @@ class LoadBook:
             return (await open_loads(session, [rpps])).get(rpps, 0)
         counted = (await open_loads(session, [rpps])).get(rpps, 0)
         # The count sees this transaction's own flushed changes: take them out so the cache is not corrected by them.
-        own = [delta for holder, delta in session.info.get(_PENDING, ()) if holder == rpps]
+        own = [delta for holder, delta in _pending(session.info) if holder == rpps]
         committed = counted - sum(own)
         if self._base is not None:
             self._delta[rpps] = committed - self._base.get(rpps, 0)
@@ -116,7 +124,7 @@ class LoadBook:
             self._reserved[rpps] += delta
 
     def _committed(self, sync: Session) -> None:
-        for rpps, delta in sync.info.pop(_PENDING, ()):
+        for rpps, delta in _pending(sync.info, pop=True):
             if delta > 0:
                 self._unreserve(rpps, delta)
             self._delta[rpps] += delta
@@ -127,7 +135,7 @@ class LoadBook:
         if transaction.parent is not None:  # a savepoint or subtransaction: the outer one decides
             return
         # Anything still pending was rolled back (or the session closed without committing): no change happened.
-        for rpps, delta in sync.info.pop(_PENDING, ()):
+        for rpps, delta in _pending(sync.info, pop=True):
             if delta > 0:
                 self._unreserve(rpps, delta)
 

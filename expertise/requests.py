@@ -209,7 +209,8 @@ class ExpertiseRequests:
     async def decline(self, actor: Actor, rid: str, reason: str = "") -> None:
         if len(reason) > 500:
             raise InvalidRequest("reason is limited to 500 characters")
-        now, notices = self._clock.now(), []
+        now = self._clock.now()
+        notices: list[Notice] = []
         async with self._changing(actor, rid, "expertise.decline", expert=True) as (session, row):
             self.dispatcher.move(session, row, "declined", actor.label, now, f"declined by {actor.rpps}")
             await self.dispatcher.settle_offer(session, row, "declined", now)
@@ -275,9 +276,10 @@ class ExpertiseRequests:
         async with self._sessions() as session:
             row = await self._visible(session, actor, rid, "expertise.attach")
             _open_for_attachments(row)
-            if idempotency_key and await session.get(RequestAttachment,
-                                                     _attachment_id(rid, actor.label, idempotency_key, "")):
-                return
+            if idempotency_key:
+                stored = await session.get(RequestAttachment, _attachment_id(rid, actor.label, idempotency_key, ""))
+                if stored is not None:
+                    return
             await check_quota(session, self.attachment_limits, actor.label, rid, size, self._clock.now())
 
     async def add_attachment(self, actor: Actor, rid: str, name: str, data: bytes,

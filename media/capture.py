@@ -12,6 +12,8 @@ import av
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
+from av.stream import Stream
+from av.video.codeccontext import VideoCodecContext
 
 __all__ = ["LatestFrame", "decode_newest", "encode_jpeg"]
 
@@ -44,8 +46,11 @@ class LatestFrame:
         return self.frame
 
 
-def _decode_newest(packets: Sequence[av.Packet], codec: str) -> VideoFrame | None:
+def _decode_newest(packets: Sequence[av.Packet[Stream]], codec: str) -> VideoFrame | None:
     decoder = av.CodecContext.create(codec, "r")
+    if not isinstance(decoder, VideoCodecContext):
+        # CodecContext.create is typed by codec name; ours is a runtime string, so check it names a video codec.
+        raise ValueError(f"{codec} is not a video codec")
     newest: VideoFrame | None = None
     for packet in packets:
         try:
@@ -59,7 +64,7 @@ def _decode_newest(packets: Sequence[av.Packet], codec: str) -> VideoFrame | Non
     return newest
 
 
-async def decode_newest(packets: Sequence[av.Packet], codec: str = "vp8") -> VideoFrame | None:
+async def decode_newest(packets: Sequence[av.Packet[Stream]], codec: str = "vp8") -> VideoFrame | None:
     """The last frame of ``packets`` (a keyframe first, then the frames that follow it), decoded with a fresh
     decoder in a worker thread; None when nothing decodes."""
     if not packets:
@@ -69,7 +74,8 @@ async def decode_newest(packets: Sequence[av.Packet], codec: str = "vp8") -> Vid
 
 def _to_jpeg(frame: VideoFrame, quality: int) -> bytes:
     buffer = io.BytesIO()
-    frame.to_image().save(buffer, format="JPEG", quality=quality)
+    # PyAV 18's stub declares VideoFrame.to_image without annotations (it returns a PIL image).
+    frame.to_image().save(buffer, format="JPEG", quality=quality)  # type: ignore[no-untyped-call]
     return buffer.getvalue()
 
 

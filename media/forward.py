@@ -62,6 +62,7 @@ from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver, RTCRtpSe
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamError
+from av.stream import Stream
 
 from .capture import LatestFrame, decode_newest
 from .errors import MediaError
@@ -85,7 +86,7 @@ _TIME_BASES = {"video": VIDEO_TIME_BASE, "audio": AUDIO_TIME_BASE}
 
 def _internals_problem() -> str | None:
     """What is missing from the installed aiortc for the forwarding hook, or None when everything is there."""
-    required: list[tuple[object, str]] = [
+    required: list[tuple[type, str]] = [
         (RTCRtpReceiver, "_handle_rtp_packet"),
         (RTCRtpReceiver, "_send_rtcp_pli"),
         (RTCRtpSender, "_send_keyframe"),
@@ -98,7 +99,7 @@ def _internals_problem() -> str | None:
         return "missing " + ", ".join(missing)
     # The hook only works while the receiver still calls its jitter buffer's add() and the sender still packs
     # av.Packet objects; check the call sites too, so a refactor fails here instead of silently decoding again.
-    checks = [
+    checks: list[tuple[Callable[..., Any], str]] = [
         (RTCRtpReceiver._handle_rtp_packet, "self.__jitter_buffer.add("),
         (RTCRtpSender._next_encoded_frame, ".pack("),
     ]
@@ -143,16 +144,16 @@ class ForwardTrack(MediaStreamTrack):
 
     def __init__(self, source: ForwardingSource, queue_size: int) -> None:
         super().__init__()
-        self.kind = source.kind  # type: ignore[misc]
+        self.kind = source.kind
         self._source = source
-        self._queue: asyncio.Queue[av.Packet | None] = asyncio.Queue(maxsize=queue_size)
+        self._queue: asyncio.Queue[av.Packet[Stream] | None] = asyncio.Queue(maxsize=queue_size)
         self._waiting_for_keyframe = True
         self._bind_tried = False
         self.sender: RTCRtpSender | None = None
         self.frames_queued = 0
         self.frames_dropped = 0
 
-    def _offer(self, packet: av.Packet, keyframe: bool) -> None:
+    def _offer(self, packet: av.Packet[Stream], keyframe: bool) -> None:
         if self.readyState != "live":
             return
         if self._waiting_for_keyframe:
@@ -193,7 +194,7 @@ class ForwardTrack(MediaStreamTrack):
         else:
             logger.debug("forward track %s is not read by an RTCRtpSender: its keyframe requests stay local", self.id)
 
-    async def recv(self) -> av.Packet:
+    async def recv(self) -> av.Packet[Stream]:
         if self.readyState != "live":
             raise MediaStreamError
         if not self._bind_tried:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import av
+from av.stream import Stream
 
 __all__ = ["HistoryLimits", "SinceKeyframe"]
 
@@ -38,7 +39,7 @@ class SinceKeyframe:
 
     def __init__(self, limits: HistoryLimits) -> None:
         self.limits = limits
-        self._frames: list[av.Packet] = []
+        self._frames: list[av.Packet[Stream]] = []
         self.bytes = 0
         self.peak_bytes = 0
         self.dropped = 0  # histories abandoned at a hard bound
@@ -46,7 +47,7 @@ class SinceKeyframe:
     def __len__(self) -> int:
         return len(self._frames)
 
-    def add(self, packet: av.Packet, keyframe: bool) -> bool:
+    def add(self, packet: av.Packet[Stream], keyframe: bool) -> bool:
         """Keep ``packet``; True when the publisher should be asked for a keyframe."""
         size = packet.size
         if keyframe:
@@ -64,7 +65,7 @@ class SinceKeyframe:
         self.peak_bytes = max(self.peak_bytes, self.bytes)
         return len(self._frames) >= self.limits.refresh_frames
 
-    def frames(self) -> list[av.Packet]:
+    def frames(self) -> list[av.Packet[Stream]]:
         """A copy, to decode in a worker thread while the loop keeps adding (packets are never modified)."""
         return list(self._frames)
 

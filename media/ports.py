@@ -74,6 +74,7 @@ def use_port_range(ports: tuple[int, int] | None) -> None:
     """Bind the host candidates of every later ICE gathering in this process to ``ports`` (inclusive), or to
     system-chosen ports again with ``None``."""
     if ports is None:
+        # aioice.ice's own ``asyncio`` global is replaced on purpose (private, not re-exported): see _AsyncioView.
         aioice.ice.asyncio = asyncio  # type: ignore[attr-defined]
         return
     low, high = ports
@@ -86,4 +87,5 @@ def use_port_range(ports: tuple[int, int] | None) -> None:
     if _BIND_CALL not in source:
         raise MediaError(f"aioice {getattr(aioice, '__version__', '?')} no longer binds host candidates with "
                          f"{_BIND_CALL!r}: the UDP port range cannot be applied")
-    aioice.ice.asyncio = _AsyncioView((low, high))  # type: ignore[attr-defined]
+    # Replaces aioice.ice's private ``asyncio`` module global with a view whose running loop binds in the range.
+    aioice.ice.asyncio = _AsyncioView((low, high))  # type: ignore[attr-defined,assignment]

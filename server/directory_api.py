@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from expertise import DirectoryError, InvalidProfile, ProfessionalNotFound, ProfileUpdate
+from expertise import AbsenceView, DirectoryError, InvalidProfile, ProfessionalNotFound, ProfileUpdate
 
 from . import i18n
 from .audit import AuditEvent
@@ -126,7 +126,8 @@ async def profile_page(request: web.Request) -> web.StreamResponse:
     if principal is None or principal.kind != "user":
         raise web.HTTPSeeOther("/login")
     account = await request.app[accounts_key].get(principal.user_id or "")
-    profile, absences = None, ()
+    profile: dict[str, Any] | None = None
+    absences: tuple[AbsenceView, ...] = ()
     if account is not None and account.rpps is not None:
         try:
             view = await request.app[profiles_key].get(account.rpps, request.app[clock_key].now())

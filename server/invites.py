@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -159,7 +160,8 @@ def ics_invite(inv: Invitation, now: datetime | None = None) -> bytes:
     calendar.add("version", "2.0")
     calendar.add("method", "PUBLISH")
     calendar.add_component(_event(inv, (now or utcnow()).astimezone(UTC)))
-    return calendar.to_ical()
+    # icalendar 7 leaves Component.to_ical unannotated; it always returns the encoded bytes.
+    return cast(bytes, calendar.to_ical())
 
 
 def _event(inv: Invitation, stamp: datetime) -> icalendar.Event:

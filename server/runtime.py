@@ -23,9 +23,10 @@ import gc
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypedDict
 
 __all__ = ["new_event_loop", "freeze_startup_heap", "limit_malloc_arenas", "batch_job_gc", "http_server_options",
-           "EVENT_LOOPS"]
+           "HttpServerOptions", "EVENT_LOOPS"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,13 @@ def new_event_loop(kind: str = "uvloop") -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-def http_server_options(header_timeout_s: float) -> dict[str, float]:
+class HttpServerOptions(TypedDict):
+    """Keyword arguments of ``web.run_app`` / ``web.AppRunner`` (typed, so unpacking them is checked)."""
+
+    keepalive_timeout: float
+
+
+def http_server_options(header_timeout_s: float) -> HttpServerOptions:
     """Options of aiohttp's HTTP server (``web.run_app`` / ``web.AppRunner``) for a serving process.
 
     aiohttp 3.14 has no separate header-read timeout. Its ``keepalive_timeout`` is armed when a connection opens

@@ -70,7 +70,7 @@ def encode_event(namespace: str, event: str, data: Any) -> str:
     return f"{_EVENT}{namespace},{orjson.dumps([event, data]).decode()}"
 
 
-class FastSocketServer(socketio.AsyncServer):
+class FastSocketServer(socketio.AsyncServer):  # type: ignore[misc]  # python-socketio ships no types
     """``socketio.AsyncServer`` that checks every client packet once and routes registered text events of one
     namespace straight to a coroutine.
 
@@ -324,7 +324,7 @@ def peer_address(environ: Mapping[str, Any]) -> str:
     return str(ipaddress.IPv6Network((address, 64), strict=False))
 
 
-class _TextFrame(eio_packet.Packet):
+class _TextFrame(eio_packet.Packet):  # type: ignore[misc]  # python-engineio ships no types
     """An Engine.IO message whose encoding is known up front (no type sniffing, no JSON)."""
 
     def __init__(self, text: str) -> None:
@@ -342,9 +342,13 @@ def push_text(eio_server: Any, eio_sid: str, text: str) -> None:
         socket.queue.put_nowait(_TextFrame(text))
 
 
-class LeanWebSocket(AsyncSocket):
+class LeanWebSocket(AsyncSocket):  # type: ignore[misc]  # python-engineio ships no types
     """python-engineio's socket with a WebSocket loop that creates no task and no timer per frame."""
 
+    # Set by python-engineio's BaseSocket.__init__; declared here (annotations only) because the library is untyped.
+    last_ping: float | None
+    connected: bool
+    upgraded: bool
     _last_frame = 0.0
     _idle_handle: asyncio.TimerHandle | None = None
     _ping_task: asyncio.Future[Any] | None = None
@@ -357,9 +361,9 @@ class LeanWebSocket(AsyncSocket):
 
     async def receive(self, pkt: Any) -> None:
         if pkt.packet_type != eio_packet.MESSAGE:
-            return await super().receive(pkt)
+            await super().receive(pkt)
+            return
         await self._dispatch(pkt.data)
-        return None
 
     async def _dispatch(self, data: Any) -> None:
         try:

@@ -7,9 +7,9 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+import server.models  # noqa: F401  (imported for its side effect: it declares the host's tables on Base.metadata)
 from expertise import metadata as expertise_metadata
-from server.db import create_engine
-from server.models import Base
+from server.db import Base, create_engine
 
 # The host's tables and the tele-expertise domain's tables share one schema history.
 target_metadata = [Base.metadata, expertise_metadata]

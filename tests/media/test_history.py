@@ -7,6 +7,7 @@ import av
 import pytest
 
 from media import HistoryLimits
+from media.capture import decode_newest
 from media.history import SinceKeyframe
 
 KEY, INTER = b"\x00" + b"k" * 99, b"\x01" + b"i" * 9  # VP8 frame tag bit 0: 0 = keyframe
@@ -51,3 +52,8 @@ def test_a_publisher_that_ignores_keyframe_requests_cannot_grow_the_history(limi
 def test_limits_are_checked() -> None:
     with pytest.raises(ValueError):
         HistoryLimits(refresh_frames=10, max_frames=5)
+
+
+async def test_decoding_the_history_refuses_a_codec_that_is_not_video() -> None:
+    with pytest.raises(ValueError, match="opus is not a video codec"):
+        await decode_newest([av.Packet(b"\x00" * 8)], codec="opus")

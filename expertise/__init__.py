@@ -17,42 +17,79 @@ Directory part:
 - the tables are declared on :data:`metadata` (the host's migrations own the schema).
 """
 
+from .attachment_quota import AttachmentLimits
+from .attachments import (
+    EXTENSIONS,
+    MAX_ATTACHMENT_BYTES,
+    MAX_ATTACHMENTS,
+    CleanFile,
+    clean_name,
+    sanitise_attachment,
+    sniff_attachment,
+)
+from .deadlines import DEFAULT_DEADLINES, LEGAL_MAX_ANSWER, TIMER_KINDS, Deadline, DeadlinePolicy
 from .directory import Candidate, Directory, display_name
 from .directory_errors import DirectoryError, ImportRefused, InvalidProfile, ProfessionalNotFound
 from .directory_import import ImportReport, RejectFile, csv_safe, import_rpps
-from .routable import RoutingChange, routable_specialties, routing_changes
+from .directory_prune import (
+    MAX_PRUNE_SHARE,
+    MAX_REJECT_SHARE,
+    PrunePlan,
+    apply_prune,
+    has_inactive,
+    plan_prune,
+    prune_refusal,
+)
 from .fhir import DirectoryFhir
-from .directory_prune import MAX_PRUNE_SHARE, MAX_REJECT_SHARE, PrunePlan, apply_prune, has_inactive, plan_prune, prune_refusal
-from .qualifications_import import DIPLOMAS, SAVOIR_FAIRE, ListFormat, ListImportReport, import_list, sniff_extract
 from .fhir_import import import_fhir_bundle, sniff_format
-from .models import metadata
-from .profiles import AbsenceView, ProfileUpdate, ProfileView, Profiles
-from .territory import Territory, departement_of, territory
-from .attachment_quota import AttachmentLimits
-from .attachments import (
-    EXTENSIONS, MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, CleanFile, clean_name, sanitise_attachment, sniff_attachment,
-)
-from .deadlines import DEFAULT_DEADLINES, LEGAL_MAX_ANSWER, TIMER_KINDS, Deadline, DeadlinePolicy
 from .lifecycle import ASSIGNED_STATES, OPEN_STATES, STATES, TERMINAL_STATES, TRANSITIONS, check_transition
+from .metrics import ANSWER_BUCKETS, RequestMetrics, RequestTimes, compute_metrics, load_metrics, percentile
+from .models import metadata
+from .professions import PROFESSION_CODES, profession_of
+from .profiles import AbsenceView, Profiles, ProfileUpdate, ProfileView
+from .qualifications_import import DIPLOMAS, SAVOIR_FAIRE, ListFormat, ListImportReport, import_list, sniff_extract
 from .request_errors import (
-    BillingLimitReached, IdempotencyKeyReused, InvalidRequest, InvalidTransition, QuotaExceeded, RequestError,
-    RequestForbidden, RequestNotFound,
+    BillingLimitReached,
+    IdempotencyKeyReused,
+    InvalidRequest,
+    InvalidTransition,
+    QuotaExceeded,
+    RequestError,
+    RequestForbidden,
+    RequestNotFound,
 )
+from .request_fhir import SERVICE_REQUEST_STATUS, TASK_STATUS
+from .request_fhir import bundle as fhir_bundle
+from .request_fhir import communication as fhir_communication
+from .request_fhir import service_request as fhir_service_request
+from .request_fhir import summary_matches as fhir_task_matches
+from .request_fhir import task as fhir_task
 from .request_input import CONSULTATION_NEEDS, IDENTITY_STATUSES, AnswerReport, Consent, NewRequest, PatientIdentity
 from .request_models import RequestsBase
 from .request_ports import (
-    SYSTEM, Actor, AuditPort, BlobPort, CandidateLike, ClockPort, DirectoryPort, Notice, NotifierPort, SealerPort,
+    SYSTEM,
+    Actor,
+    AuditPort,
+    BlobPort,
+    CandidateLike,
+    ClockPort,
+    DirectoryPort,
+    Notice,
+    NotifierPort,
+    SealerPort,
 )
 from .requests import (
-    EXPERT_PROFESSIONS, REQUESTER_PROFESSIONS, REQUESTER_ROLES, AttachmentView, RequestDetail, RequestSummary,
+    EXPERT_PROFESSIONS,
+    REQUESTER_PROFESSIONS,
+    REQUESTER_ROLES,
+    AttachmentView,
+    RequestDetail,
+    RequestSummary,
     TransitionView,
 )
-from .metrics import ANSWER_BUCKETS, RequestMetrics, RequestTimes, compute_metrics, load_metrics, percentile
-from .professions import PROFESSION_CODES, profession_of
-from .request_fhir import TASK_STATUS, SERVICE_REQUEST_STATUS, communication as fhir_communication
-from .request_fhir import bundle as fhir_bundle, service_request as fhir_service_request, task as fhir_task
-from .request_fhir import summary_matches as fhir_task_matches
+from .routable import RoutingChange, routable_specialties, routing_changes
 from .routing import RankedCandidate, rank_candidates
+from .territory import Territory, departement_of, territory
 from .timers import DeadlineRunner
 from .workflow import BILLING_CODES, MAX_ACTS_PER_PATIENT_YEAR, ExpertiseService, MessageView
 

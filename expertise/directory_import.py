@@ -22,12 +22,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .directory_errors import DirectoryError, ImportRefused
-from .models import Activity, Professional
 from .extract_reader import open_extract, parse_chunks, read_chunks, refuse_truncated
+from .models import Activity, Professional
 from .rpps_format import ACTIVITY_FIELDS, IDENTITY_FIELDS, Header, ValidLine
 
 __all__ = ["ImportReport", "RejectFile", "import_rpps", "csv_safe", "read_extract"]
@@ -118,7 +118,7 @@ class _Group:
     """A professional's lines in the current batch. A plain slotted class: 1.7 million are made per national
     import, and a dataclass with three default factories cost a noticeable share of the run."""
 
-    __slots__ = ("rpps", "identity", "first_line", "continuation", "activities", "numbers", "raw")
+    __slots__ = ("activities", "continuation", "first_line", "identity", "numbers", "raw", "rpps")
 
     def __init__(self, rpps: str, identity: tuple[str, ...], first_line: int, continuation: bool,
                  raw: list[bytes] | None = None) -> None:
@@ -132,7 +132,7 @@ class _Group:
 
     def earlier(self, activity: tuple[str | None, ...]) -> int | None:
         """Line number of an identical activity already in the group (groups hold 1 to 4 lines)."""
-        for known, number in zip(self.activities, self.numbers):
+        for known, number in zip(self.activities, self.numbers, strict=True):
             if known == activity:
                 return number
         return None
@@ -158,7 +158,7 @@ class _Counts:
 def read_extract(stream: IO[bytes], rejects: RejectFile) -> tuple[str, Iterator[ValidLine]]:
     """Detect the encoding, check the header, then yield valid lines; invalid ones go to ``rejects``.
     (Parse only, in this process: the benchmark's baseline.)"""
-    path = Path(stream.name)  # type: ignore[attr-defined]
+    path = Path(stream.name)
     encoding, header = open_extract(path)
 
     def lines() -> Iterator[ValidLine]:
@@ -250,7 +250,7 @@ async def _bulk_load(conn: AsyncConnection) -> bool:
         await conn.rollback()
         return False
     for index in _ACTIVITY_INDEXES:
-        await conn.run_sync(lambda sync, index=index: index.drop(sync))
+        await conn.run_sync(index.drop)
     await conn.commit()
     if conn.dialect.name == "sqlite":
         # Each activity's parent is inserted just before it in the same transaction: the per-row check is moot.
@@ -263,7 +263,7 @@ async def _restore_indexes(conn: AsyncConnection) -> None:
     if conn.dialect.name == "sqlite":
         await conn.exec_driver_sql("PRAGMA foreign_keys=ON")
     for index in _ACTIVITY_INDEXES:
-        await conn.run_sync(lambda sync, index=index: index.create(sync, checkfirst=True))
+        await conn.run_sync(index.create, checkfirst=True)
     await conn.commit()
 
 
@@ -364,7 +364,7 @@ async def _continue(conn: AsyncConnection, group: _Group, rejects: RejectFile, n
             rejects.write(group.first_line, f"duplicate identifier: RPPS {group.rpps} was imported earlier in this "
                                             "file with a different identity", "|".join(v or "" for v in activity))
         return []
-    columns = [Activity.__table__.c[f] for f in ACTIVITY_FIELDS]  # type: ignore[attr-defined]
+    columns = [Activity.__table__.c[f] for f in ACTIVITY_FIELDS]
     existing = {tuple(row) for row in (await conn.execute(select(*columns).where(Activity.rpps == group.rpps))).all()}
     position = (await conn.scalar(select(func.max(Activity.position)).where(Activity.rpps == group.rpps))) or 0
     rows = []
@@ -374,7 +374,7 @@ async def _continue(conn: AsyncConnection, group: _Group, rejects: RejectFile, n
             rows.append((group.rpps, position, *activity))
     if rows:
         merged = hashlib.blake2b((person.row_hash + group.digest()).encode(), digest_size=16).hexdigest()
-        await conn.execute(Professional.__table__.update().where(Professional.rpps == group.rpps)
+        await conn.execute(update(Professional).where(Professional.rpps == group.rpps)
                            .values(row_hash=merged, updated_at=now))
     return rows
 
@@ -417,7 +417,7 @@ class _Statements:
                   f"VALUES ({values(len(_PROFESSIONAL_COLUMNS))}) ON CONFLICT (rpps) DO UPDATE SET {updates}")
         insert = (f"INSERT INTO directory_activities ({', '.join(_ACTIVITY_COLUMNS)}) "
                   f"VALUES ({values(len(_ACTIVITY_COLUMNS))})")
-        processor = Professional.__table__.c.updated_at.type.bind_processor(dialect)  # type: ignore[attr-defined]
+        processor = Professional.__table__.c.updated_at.type.bind_processor(dialect)
         return cls(upsert, insert, processor if processor is not None else (lambda value: value))
 
 

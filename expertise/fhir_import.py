@@ -28,8 +28,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from .directory_errors import ImportRefused
 from .directory_import import ImportReport, RejectFile, _Counts, _finish_atomic, _flush, _Group
 from .extract_reader import INVALID_TEXT, is_storable_text
-from .fhir import (FINESS_SYSTEM, IDNPS_SYSTEM, INSEE_COMMUNE_URL, PROFESSION_SYSTEM, RPPS_SYSTEM,
-                   SAVOIR_FAIRE_SYSTEM, SIRET_SYSTEM)
+from .fhir import (
+    FINESS_SYSTEM,
+    IDNPS_SYSTEM,
+    INSEE_COMMUNE_URL,
+    PROFESSION_SYSTEM,
+    RPPS_SYSTEM,
+    SAVOIR_FAIRE_SYSTEM,
+    SIRET_SYSTEM,
+)
 from .models import Organization
 from .rpps_format import ACTIVITY_FIELDS
 from .territory import departement_of, territory
@@ -155,7 +162,8 @@ def _groups(entries: _Entries, rejects: RejectFile) -> dict[str, _Group]:
                                   f"{RPPS_SYSTEM} with 11 digits, or {IDNPS_SYSTEM} with 8 + RPPS)", ident)
             continue
         if rpps in groups:
-            rejects.write(number, f"duplicate identifier: RPPS {rpps} is already entry {groups[rpps].first_line}", ident)
+            first = groups[rpps].first_line
+            rejects.write(number, f"duplicate identifier: RPPS {rpps} is already entry {first}", ident)
             continue
         name = (resource.get("name") or [{}])[0]
         prefix = " ".join(name.get("prefix") or [])
@@ -235,7 +243,8 @@ def _organization_rows(entries: _Entries, now: datetime) -> list[dict[str, Any]]
         commune = next((str((e.get("valueCoding") or {}).get("code") or "") for e in address.get("extension") or []
                         if e.get("url") == INSEE_COMMUNE_URL), "") or None
         rows.append({"id": ident[:64], "name": str(resource.get("name") or "")[:200],
-                     "finess": _identifier(resource, FINESS_SYSTEM)[:9], "siret": _identifier(resource, SIRET_SYSTEM)[:14],
+                     "finess": _identifier(resource, FINESS_SYSTEM)[:9],
+                     "siret": _identifier(resource, SIRET_SYSTEM)[:14],
                      "postal_code": (str(address.get("postalCode"))[:10] if address.get("postalCode") else None),
                      "commune": commune[:5] if commune else None, "source": "fhir",
                      "row_hash": hashlib.blake2b(json.dumps(resource, sort_keys=True).encode(),
@@ -245,6 +254,6 @@ def _organization_rows(entries: _Entries, now: datetime) -> list[dict[str, Any]]
 
 def _upsert_organizations(conn: AsyncConnection) -> Any:
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    statement = insert(Organization.__table__)
+    statement = insert(Organization)
     return statement.on_conflict_do_update(index_elements=["id"], set_={
         c.name: statement.excluded[c.name] for c in Organization.__table__.c if c.name != "id"})

@@ -19,9 +19,9 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import String, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.schema import Table
 
@@ -123,7 +123,8 @@ class _Header:
         self.positions = found
         self.fields = tuple(fmt.fields)
         self.required = fmt.required
-        self.limits = {f: fmt.table.c[f].type.length for f in fmt.fields}
+        # Every list column is a String: its length bounds the cell.
+        self.limits = {f: cast(String, fmt.table.c[f].type).length or 0 for f in fmt.fields}
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,7 @@ def _parse(header: _Header, number: int, text: str, complete: bool) -> _Line | s
     if national_id and national_id != "8" + rpps:
         return "national identifier does not match the RPPS identifier"
     row = tuple(cell(f) for f in header.fields)
-    for name, value in zip(header.fields, row):
+    for name, value in zip(header.fields, row, strict=True):
         if len(value) > header.limits[name]:
             return f"{name} is longer than {header.limits[name]} characters"
     for name in header.required:
@@ -305,7 +306,7 @@ async def import_list(engine: AsyncEngine, path: Path, fmt: ListFormat, *, rejec
 def _drop_duplicates(fmt: ListFormat, group: _Group, rejects: RejectFile) -> None:
     first: dict[tuple[str, ...], int] = {}
     rows, numbers = [], []
-    for row, number in zip(group.rows, group.numbers):
+    for row, number in zip(group.rows, group.numbers, strict=True):
         key = _key(fmt, row)
         if key in first:
             rejects.write(number, f"duplicate line: same RPPS and {fmt.rows_label[:-5]} as line {first[key]}",
@@ -354,7 +355,7 @@ async def _flush(conn: AsyncConnection, fmt: ListFormat, batch: dict[str, _Group
         seen.add(rpps)
         name = known.get(rpps)
         if name is None:
-            for number, row in zip(group.numbers, group.rows):
+            for number, row in zip(group.numbers, group.rows, strict=True):
                 rejects.write(number, f"RPPS {rpps} is not in the directory: import the "
                                       "PS_LibreAcces_Personne_activite file first", "|".join(row))
             continue
@@ -387,10 +388,10 @@ async def _flush(conn: AsyncConnection, fmt: ListFormat, batch: dict[str, _Group
                 counts.inserted += 1
             rows, start = group.rows, 0
         for offset, row in enumerate(rows):
-            values: dict[str, Any] = {"rpps": rpps, **dict(zip(fmt.fields, row))}
+            record: dict[str, Any] = {"rpps": rpps, **dict(zip(fmt.fields, row, strict=True))}
             if not fmt.keyed:
-                values["position"] = start + offset
-            inserts.append(values)
+                record["position"] = start + offset
+            inserts.append(record)
     counts.rows += len(inserts)
     if dry_run:
         await conn.rollback()

@@ -12,7 +12,13 @@ from .errors import Invalid
 from .httputil import read_json, require_professional
 from .invites import ics_invite, qr_svg
 from .keys import (
-    audit_key, calls_key, consultations_key, relay_key, settings_key, signaling_key, socket_sessions_key,
+    audit_key,
+    calls_key,
+    consultations_key,
+    relay_key,
+    settings_key,
+    signaling_key,
+    socket_sessions_key,
     web_sessions_key,
 )
 

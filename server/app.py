@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from expertise import Directory, DirectoryFhir, Profiles
 from media import MediaSettings, PeerLimits, PeerRegistry, SdpLimits
-from signaling import CallSignaling, Limits
 from signaling import NAMESPACE as CALL_NAMESPACE
+from signaling import CallSignaling, Limits
 
 from .accounts import Accounts
 from .api import setup_api_routes
@@ -31,22 +31,36 @@ from .directory_api import setup_directory_routes
 from .expertise_api import setup_expertise
 from .expertise_socket import NAMESPACE as EXPERTISE_NAMESPACE
 from .keys import (
-    accounts_key, audit_key, calls_key, clock_key, consultations_key, db_key, directory_fhir_key, directory_key,
-    live_key, profiles_key, regulation_key, relay_key, settings_key, signaling_key, socket_sessions_key,
-    templates_key, web_sessions_key,
+    accounts_key,
+    audit_key,
+    calls_key,
+    clock_key,
+    consultations_key,
+    db_key,
+    directory_fhir_key,
+    directory_key,
+    live_key,
+    profiles_key,
+    regulation_key,
+    relay_key,
+    settings_key,
+    signaling_key,
+    socket_sessions_key,
+    templates_key,
+    web_sessions_key,
 )
 from .links import LinkSigner
 from .live import LiveView
 from .middlewares import setup_middlewares
-from .outage import GuardedAuthority
 from .notify import HttpSmsGateway, OutboxNotifier, SmsNotifier
+from .outage import GuardedAuthority
 from .pages import setup_page_routes
 from .regulation import RegulationCases
-from .stills import StillLimits
 from .relay import CallRelay
 from .session_bus import SessionBus
 from .sessions import WebSessions
 from .socket_sessions import SocketSessions
+from .stills import StillLimits
 from .templates import create_environment
 from .turn import validate_ice
 
@@ -111,7 +125,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     relay = CallRelay(peers, calls)
     manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
     # A database outage during a socket event is acknowledged "unavailable", not "internal".
-    signaling = CallSignaling(GuardedAuthority(calls), origins=settings.origins,  # type: ignore[arg-type]
+    signaling = CallSignaling(GuardedAuthority(calls), origins=settings.origins,
                               limits=_signaling_limits(settings),
                               client_manager=manager, relay=relay if settings.media_relay != "never" else None,
                               clock=_seconds(clock))

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Select, bindparam, select, text
+from sqlalchemy import BigInteger, bindparam, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from .clock import Clock
@@ -266,7 +266,7 @@ async def verify(sessions: SessionFactory, *, expected_head: str | None = None,
 
 async def _page(sessions: SessionFactory, *, after: int | None, size: int) -> list[AuditRecord]:
     # Keyset pagination in a short session per page: memory stays bounded and no long transaction is held open.
-    query: Select[Any] = select(*_COLUMNS).order_by(AuditEntry.seq).limit(size)
+    query = select(*_COLUMNS).order_by(AuditEntry.seq).limit(size)
     if after is not None:
         query = query.where(AuditEntry.seq > after)
     async with sessions() as session:

@@ -12,6 +12,7 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from signaling import Caller, Denied, JoinOutcome, Member, WrongState
 
@@ -292,12 +293,10 @@ class CallRules:
 
     # -- helpers ---------------------------------------------------------------------------------------------
     async def _join_as_staff(self, principal: Principal, consultation_id: str | None, instance: str) -> Participant:
+        row: Participant | None = None  # stays None when this professional may not join
         async with self._sessions.begin() as session:
             consultation = await session.get(Consultation, consultation_id) if consultation_id else None
-            if consultation is None or consultation.practitioner_id != principal.user_id:
-                denied = True
-            else:
-                denied = False
+            if consultation is not None and consultation.practitioner_id == principal.user_id:
                 if consultation.status not in _OPEN:
                     raise WrongState("this consultation is over")
                 row = await session.scalar(select(Participant).where(
@@ -309,7 +308,7 @@ class CallRules:
                                       created_at=self._clock.now(), admitted_at=self._clock.now())
                     session.add(row)
                 row.instance = instance
-        if denied:
+        if row is None:
             await self._deny(principal, "call.join", consultation_id or "")
             raise Denied("no such consultation")
         return row
@@ -353,7 +352,7 @@ class CallRules:
                                             f"consultation:{obj[:40]}", "denied"))
 
 
-async def _participant(session: Any, participant_id: str) -> Participant:
+async def _participant(session: AsyncSession, participant_id: str) -> Participant:
     row = await session.get(Participant, participant_id, with_for_update=True)
     if row is None or row.state == "removed":
         raise Denied("you are no longer part of this consultation")

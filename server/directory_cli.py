@@ -11,9 +11,26 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tqdm import tqdm
 
 from expertise import (
-    DIPLOMAS, MAX_PRUNE_SHARE, MAX_REJECT_SHARE, SAVOIR_FAIRE, DirectoryError, ImportRefused, RejectFile, apply_prune,
-    has_inactive, import_fhir_bundle, import_list, import_rpps, plan_prune, prune_refusal, routable_specialties,
-    routing_changes, sniff_extract, sniff_format,
+    DIPLOMAS,
+    MAX_PRUNE_SHARE,
+    MAX_REJECT_SHARE,
+    SAVOIR_FAIRE,
+    DirectoryError,
+    ImportRefused,
+    ImportReport,
+    ListImportReport,
+    RejectFile,
+    apply_prune,
+    has_inactive,
+    import_fhir_bundle,
+    import_list,
+    import_rpps,
+    plan_prune,
+    prune_refusal,
+    routable_specialties,
+    routing_changes,
+    sniff_extract,
+    sniff_format,
 )
 
 from .audit import AuditEvent, AuditLog
@@ -72,6 +89,11 @@ async def run_directory(settings: Settings, args: argparse.Namespace) -> int:
         routable_before = await routable_specialties(engine)
         with rejects_path.open("w", encoding="utf-8", newline="") as stream, _progress(path) as bar:
             rejects = RejectFile(stream)
+
+            def advance(done: int) -> None:
+                bar.update(done)
+
+            report: ImportReport | ListImportReport
             try:
                 if kind == "fhir":
                     report = await import_fhir_bundle(engine, path, now=SystemClock().now(), rejects=rejects,
@@ -79,7 +101,7 @@ async def run_directory(settings: Settings, args: argparse.Namespace) -> int:
                 elif kind in (SAVOIR_FAIRE.kind, DIPLOMAS.kind):
                     fmt = SAVOIR_FAIRE if kind == SAVOIR_FAIRE.kind else DIPLOMAS
                     report = await import_list(engine, path, fmt, rejects=rejects, dry_run=args.dry_run,
-                                               batch_lines=max(args.batch, 1), progress=bar.update,
+                                               batch_lines=max(args.batch, 1), progress=advance,
                                                atomic=args.atomic, accept_truncated=args.accept_truncated)
                 else:
                     with batch_job_gc() as collect_young:

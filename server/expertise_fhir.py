@@ -13,8 +13,15 @@ from typing import Any
 from aiohttp import web
 
 from expertise import (
-    SERVICE_REQUEST_STATUS, RequestError, RequestForbidden, RequestNotFound, fhir_bundle, fhir_communication, fhir_service_request,
-    fhir_task, fhir_task_matches,
+    SERVICE_REQUEST_STATUS,
+    RequestError,
+    RequestForbidden,
+    RequestNotFound,
+    fhir_bundle,
+    fhir_communication,
+    fhir_service_request,
+    fhir_task,
+    fhir_task_matches,
 )
 
 from .errors import Invalid, LucarneError

@@ -153,7 +153,7 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 def _hide_server_software() -> None:
     """aiohttp's HTTP parser answers a malformed request (400) before any application code, so before any
     signal; those responses read the ``Server`` value from this module constant, its only hook."""
-    web_response.SERVER_SOFTWARE = SERVER_HEADER
+    web_response.SERVER_SOFTWARE = SERVER_HEADER  # type: ignore[attr-defined]  # module constant, set on purpose
 
 
 def setup_middlewares(app: web.Application) -> None:

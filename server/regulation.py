@@ -29,7 +29,7 @@ from .db import SessionFactory
 from .errors import Conflict, Forbidden, Invalid, NotFound, RateLimited
 from .ids import looks_like_id, new_id
 from .links import LinkClaims, LinkError, LinkSigner, new_jti
-from .models import CallerLink, CaseEvent, CaseMember, Capture, RegulationCase, User
+from .models import CallerLink, Capture, CaseEvent, CaseMember, RegulationCase, User
 from .notify import NotifyFailed, SmsNotifier
 from .sessions import Principal
 from .stills import StillLimits, check_still_quota, clean_still, lock_case
@@ -57,7 +57,8 @@ class NewCase:
         number, phone, reason = (data.get(k, "") for k in ("case_number", "caller_phone", "reason"))
         if not isinstance(number, str) or not 1 <= len(number.strip()) <= 40:
             raise Invalid("case_number is required (at most 40 characters)")
-        if not isinstance(phone, str) or not 4 <= len(phone) <= 30 or not all(c.isdigit() or c in "+ .-()" for c in phone):
+        phone_like = isinstance(phone, str) and all(c.isdigit() or c in "+ .-()" for c in phone)
+        if not phone_like or not 4 <= len(phone) <= 30:
             raise Invalid("caller_phone must be a phone number")
         if not isinstance(reason, str) or len(reason) > 2000:
             raise Invalid("reason must be text of at most 2000 characters")

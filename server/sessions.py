@@ -1,18 +1,19 @@
 """Server-side browser sessions. The cookie holds a random token; the database keeps only its SHA-256.
 
 A session belongs either to a professional (``user``) or to a patient/guest participant who exchanged a join
-link (``participant``). Every request re-reads it, so revocation (logout, consultation end) takes effect at once; open sockets are held to
-the same rules by ``socket_sessions.py`` (which uses :meth:`WebSessions.live` to re-check many sessions at once).
+link (``participant``). Every request re-reads it, so revocation (logout, consultation end) takes effect at once;
+open sockets are held to the same rules by ``socket_sessions.py`` (which uses :meth:`WebSessions.live` to re-check
+many sessions at once).
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
-from typing import Any
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -147,7 +148,8 @@ class WebSessions:
             callers = await _open_callers(session, [r for r in rows if r.kind == "caller"])
         return {
             r.token_hash: r.expires_at for r in rows
-            if (r.kind == "user" and r.user_id in users) or (r.kind == "participant" and r.participant_id in participants)
+            if (r.kind == "user" and r.user_id in users)
+            or (r.kind == "participant" and r.participant_id in participants)
             or (r.kind == "caller" and r.token_hash in callers)
         }
 

@@ -23,7 +23,7 @@ from .crypto import Sealer
 from .db import SessionFactory
 from .errors import Conflict
 from .ids import new_id
-from .interruptions import ProcessNode, connection_of, recover_interrupted
+from .interruptions import ProcessNode, connection_of, recover_interrupted, socket_of
 from .lifecycle import PARTICIPANT, check_transition
 from .models import ChatMessage, Consultation, ConsultationEvent, Participant
 from .route_cache import Route, RouteCache
@@ -321,7 +321,8 @@ class CallRules:
         participant_id = principal.participant_id or ""
         async with self._sessions.begin() as session:
             row = await _participant(session, participant_id)
-            replaced = row.connection if row.online and row.connection and row.instance != instance else None
+            another_device = bool(row.online and row.connection) and row.instance != instance
+            replaced = socket_of(row.connection) if another_device and row.connection else None
             if replaced is not None:
                 if row.state == "admitted":
                     _check(PARTICIPANT, row.state, "waiting")

@@ -25,7 +25,7 @@ from .clock import Clock
 from .db import SessionFactory
 from .models import Consultation, ConsultationEvent, Participant
 
-__all__ = ["ProcessNode", "connection_of", "node_of", "recover_interrupted", "INTERRUPTED"]
+__all__ = ["ProcessNode", "connection_of", "node_of", "socket_of", "recover_interrupted", "INTERRUPTED"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +74,11 @@ class ProcessNode:
 def connection_of(node: ProcessNode, sid: str) -> str:
     """The value stored in ``participants.connection`` for a socket of ``node``."""
     return f"{node}{_SEPARATOR}{sid}"
+
+
+def socket_of(connection: str) -> str:
+    """The socket id inside a ``participants.connection`` value (what signaling needs to close that socket)."""
+    return connection.rpartition(_SEPARATOR)[2]
 
 
 def node_of(connection: str) -> ProcessNode | None:

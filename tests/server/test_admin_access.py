@@ -15,7 +15,7 @@ from server.keys import db_key
 from server.models import AuditEntry
 from tests.expertise.requests_support import PNG_1x1, http_body, seed_professional
 from tests.server.test_audit_routes import _account, _caller_csrf, _jpeg
-from tests.fakes import Browser
+from tests.fakes import Browser, open_link
 
 RANDOM = "0123456789abcdef0123456789abcdef"
 
@@ -36,8 +36,7 @@ async def _records(server: Any) -> dict[str, str]:
         case = await (await regulator.api("POST", "/api/cases", json={
             "case_number": "SAMU75-1", "caller_phone": "+33 6 12 34 56 78", "reason": "Chute"})).json()
         case_id = case["case"]["id"]
-        assert (await caller.session.get(case["link"]["url"].removeprefix(server.url),
-                                         allow_redirects=False)).status == 303
+        assert (await open_link(caller, case["link"]["url"])).status == 303
         caller.csrf = await _caller_csrf(caller)
         still = await caller.api("POST", "/api/caller/stills", data=_jpeg(), headers={"Content-Type": "image/jpeg"})
         capture = (await still.json())["capture"]

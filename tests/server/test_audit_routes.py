@@ -7,6 +7,7 @@ first test, so a new route must be classified (and, if it touches health data, a
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -25,7 +26,7 @@ REQUEST = API + "/{rid}"
 
 AUDITED = {
     ("POST", "/login"),
-    ("GET", "/console"), ("GET", "/console/c/{cid}"), ("GET", "/j/{token}"),
+    ("GET", "/console"), ("GET", "/console/c/{cid}"), ("POST", "/j/{token}"),
     ("POST", "/api/consultations"), ("GET", "/api/consultations"), ("GET", CONSULTATION),
     ("POST", CONSULTATION + "/links"), ("GET", CONSULTATION + "/links"),
     ("POST", CONSULTATION + "/links/{jti}/revoke"), ("GET", CONSULTATION + "/links/{jti}/qr.svg"),
@@ -36,7 +37,7 @@ AUDITED = {
     ("POST", CASE + "/link/send"), ("POST", CASE + "/members"), ("GET", CASE + "/timeline"),
     ("GET", CASE + "/captures"), ("GET", CASE + "/captures/{capture}.jpg"), ("GET", CASE + "/export"),
     ("POST", CASE + "/close"), ("POST", CASE + "/watch"), ("POST", CASE + "/capture"),
-    ("POST", CASE + "/commands"), ("GET", "/regulation"), ("GET", "/regulation/{case}"), ("GET", "/c/{token}"),
+    ("POST", CASE + "/commands"), ("GET", "/regulation"), ("GET", "/regulation/{case}"), ("POST", "/c/{token}"),
     ("POST", "/api/caller/events"), ("POST", "/api/caller/stills"),
     ("POST", API), ("GET", API), ("GET", REQUEST), ("POST", REQUEST + "/accept"), ("POST", REQUEST + "/decline"),
     ("POST", REQUEST + "/cancel"), ("GET", REQUEST + "/messages"), ("POST", REQUEST + "/{kind}"),
@@ -51,6 +52,8 @@ AUDITED = {
 NOT_HEALTH_DATA = {
     ("GET", "/"), ("GET", "/login"), ("POST", "/logout"), ("GET", "/healthz"), ("GET", "/readyz"),
     ("GET", "/static"), ("GET", "/socket.io/"), ("POST", "/socket.io/"), ("OPTIONS", "/socket.io/"),  # socket tests
+    # A link's landing page names nobody and uses nothing (previews see it); its button's POST is audited.
+    ("GET", "/j/{token}"), ("GET", "/c/{token}"),
     ("GET", "/visit"),  # the patient's page: the practitioner's name only; the call itself is audited at join
     ("GET", "/caller"),  # the caller's page: no case data
     ("GET", "/api/caller/commands"),  # camera commands (switch, torch) for the caller's own page
@@ -150,7 +153,8 @@ async def test_each_health_data_route_writes_an_entry_with_address_role_and_resu
 async def _consultations(audited: Audited, gp: Browser, patient: Browser) -> None:
     rpps = "10000000001"
     _, body = await audited.call(gp, ("POST", "/api/consultations"), "/api/consultations", rpps=rpps, json={
-        "patient_name": "Jeanne Patient", "scheduled_at": "2030-01-15T10:30:00+01:00"})
+        "patient_name": "Jeanne Patient",
+        "scheduled_at": (audited.server.clock.now() + timedelta(hours=1)).isoformat()})
     created = __import__("json").loads(body)
     cid, link = created["consultation"]["id"], created["link"]
     base = f"/api/consultations/{cid}"
@@ -166,8 +170,9 @@ async def _consultations(audited: Audited, gp: Browser, patient: Browser) -> Non
     await audited.call(gp, ("PUT", CONSULTATION + "/report"), base + "/report", json={"report": "RAS"}, rpps=rpps)
     await audited.call(gp, ("GET", "/console"), "/console", rpps=rpps)
     await audited.call(gp, ("GET", "/console/c/{cid}"), f"/console/c/{cid}", rpps=rpps)
-    await audited.call(patient, ("GET", "/j/{token}"), link["url"].removeprefix(audited.server.url),
-                       expect=(200, 303, 405))
+    path = link["url"].removeprefix(audited.server.url)
+    assert (await patient.session.get(path)).status == 200  # the landing page
+    await audited.call(patient, ("POST", "/j/{token}"), path, expect=303)
     await audited.call(gp, ("POST", CONSULTATION + "/links/{jti}/revoke"), f"{base}/links/{link['jti']}/revoke",
                        rpps=rpps)
     await audited.call(gp, ("POST", CONSULTATION + "/end"), base + "/end", json={}, rpps=rpps)
@@ -188,7 +193,8 @@ async def _cases(audited: Audited, regulator: Browser, caller: Browser) -> None:
     _, body = await audited.call(regulator, ("POST", CASE + "/link"), base + "/link")
     token_path = json.loads(body)["url"].removeprefix(audited.server.url)
     await audited.call(regulator, ("POST", CASE + "/members"), base + "/members", json={"username": "gpone"})
-    await audited.call(caller, ("GET", "/c/{token}"), token_path, expect=303)
+    assert (await caller.session.get(token_path)).status == 200  # the landing page
+    await audited.call(caller, ("POST", "/c/{token}"), token_path, expect=303)
     caller.csrf = await _caller_csrf(caller)
     await audited.call(caller, ("POST", "/api/caller/events"), "/api/caller/events",
                        json={"kind": "location", "detail": {"lat": 48.85, "lon": 2.35, "accuracy": 20}})

@@ -24,7 +24,7 @@ from server.migrate import upgrade
 from server.models import Capture, ChatMessage, Consultation
 from server.tls import client_ssl_context, server_ssl_context
 from tests.conftest import LiveServer, free_port, make_settings
-from tests.fakes import Browser, SocketPeer, join_as_patient, make_user, new_consultation
+from tests.fakes import Browser, SocketPeer, join_as_patient, make_user, new_consultation, open_link
 from tests.private_services import PrivatePostgres, postgres_binaries
 from tests.server.test_audit_routes import _caller_csrf
 
@@ -89,8 +89,7 @@ async def test_a_database_restart_loses_no_saved_write_and_answers_503_meanwhile
         assert (await doc.call("admit", {"participant": me}))["ok"]
         case = await (await regulator.api("POST", "/api/cases", json={
             "case_number": "SAMU-1", "caller_phone": "+33 6 00 00 00 00", "reason": "Malaise"})).json()
-        assert (await caller.session.get(case["link"]["url"].removeprefix(server.url),
-                                         allow_redirects=False)).status == 303
+        assert (await open_link(caller, case["link"]["url"])).status == 303
         caller.csrf = await _caller_csrf(caller)
 
         async def upload() -> Any:

@@ -34,11 +34,11 @@ from sqlalchemy import select, text
 
 from bench.rpps_extract import DOCTOR_SPECIALTIES, generate
 from expertise import Directory, RejectFile, rank_candidates
-from expertise.loads import LoadBook
 from expertise.directory_import import read_extract
+from expertise.loads import LoadBook
 from expertise.models import Absence, Professional, Profile, ProfileLanguage, ProfileSpecialty
-from server.db import open_database
-from server.runtime import batch_job_gc, freeze_startup_heap
+from server.platform.db import open_database
+from server.platform.runtime import batch_job_gc, freeze_startup_heap
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "directory.json"

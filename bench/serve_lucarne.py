@@ -23,13 +23,13 @@ from pathlib import Path
 
 from aiohttp import web
 
-from server.accounts import Accounts
 from server.app import create_app
-from server.clock import SystemClock
 from server.config import LimitSettings, Settings
-from server.db import open_database
-from server.migrate import upgrade
-from server.runtime import EVENT_LOOPS, freeze_startup_heap, new_event_loop
+from server.identity.accounts import Accounts
+from server.platform.clock import SystemClock
+from server.platform.db import open_database
+from server.platform.migrate import upgrade
+from server.platform.runtime import EVENT_LOOPS, freeze_startup_heap, new_event_loop
 
 
 def _raise_fd_limit() -> None:

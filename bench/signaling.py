@@ -582,8 +582,8 @@ def summarise(runs: list[dict[str, dict[str, Any]]], args: argparse.Namespace) -
     out["lucarne_rate_guard_engaged"] = sum(run["lucarne"]["saturation"]["guard_engaged"] for run in runs)
     if Server.extra_args:
         out["diagnosis_server_flags"] = " ".join(Server.extra_args)
-    from server.calls import SINGLE_PROCESS_ROUTE_CACHE_S
     from server.config import Settings
+    from server.teleconsultation.calls import SINGLE_PROCESS_ROUTE_CACHE_S
 
     out["lucarne_route_cache_s"] = SINGLE_PROCESS_ROUTE_CACHE_S  # one process, no message queue: the shipped value
     out["lucarne_event_loop"] = Settings.event_loop  # the shipped default, unless diagnosis_server_flags overrides it
@@ -697,7 +697,7 @@ def print_collapsed(path: Path) -> None:
     own: collections.Counter[str] = collections.Counter()
     inclusive: collections.Counter[str] = collections.Counter()
     total = 0
-    watched = ("_signal (signaling/server.py", "signal_route (server/calls.py", "_lookup_route (server/calls.py",
+    watched = ("_signal (signaling/server.py", "signal_route (server/teleconsultation/calls.py", "_lookup_route (server/teleconsultation/calls.py",
                "parse_signal (", "emit (socketio/async_server.py", "data_is_binary (",
                "_send_packet (socketio/async_server.py", "writer (engineio/async_socket.py",
                "_websocket_handler (engineio/async_socket.py", "_run_once (asyncio/base_events.py",

@@ -3,8 +3,8 @@ descriptors back.
 
 Each cycle runs the shipped live-view path in one process: an aiortc "phone" publishes a 640x480 test pattern to
 a ``media.PeerRegistry`` peer whose VP8 feeds a ``ForwardingSource`` keeping the frames since the last keyframe
-(``HistoryLimits()``, as ``server/live.py``), a viewer subscribes through the server, a still is decoded from that
-history and JPEG-encoded, then everything is closed.
+(``HistoryLimits()``, as ``server/regulation/live.py``), a viewer subscribes through the server, a still is decoded from
+that history and JPEG-encoded, then everything is closed.
 
 Baseline: the process after ``--warmup`` cycles (default 1: the first call loads the codecs, aiortc's and PyAV's
 lazy imports, the JPEG plugins and the worker threads, once per process); the state before any call is recorded
@@ -46,7 +46,7 @@ from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSes
 from bench.lab_runner import machine, now_iso
 from media import ForwardingSource, HistoryLimits, MediaSettings, PeerRegistry, encode_jpeg
 from server.config import Settings
-from server.runtime import limit_malloc_arenas
+from server.platform.runtime import limit_malloc_arenas
 from tests.media.test_peers import QuadrantTrack
 
 VP8 = {"video": "video/VP8"}
@@ -96,7 +96,7 @@ async def one_cycle(registry: PeerRegistry, index: int) -> None:
     sources: list[ForwardingSource] = []
 
     async def publish(peer_id: str, track: MediaStreamTrack) -> None:
-        # As the live view does (server/live.py): forward the caller's VP8, keep the frames since the last
+        # As the live view does (server/regulation/live.py): forward the caller's VP8, keep the frames since the last
         # keyframe, decode only for a capture.
         source = ForwardingSource(registry.receiver(peer_id, track), history=HistoryLimits())
         sources.append(source)

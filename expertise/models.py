@@ -1,7 +1,7 @@
 """SQLAlchemy tables of the tele-expertise domain: the professional directory and expertise profiles.
 
 The tables hang off :data:`metadata` (same naming convention as the host's), so the host's Alembic environment
-can autogenerate and compare them; migrations in ``server/migrations`` own the schema.
+can autogenerate and compare them; migrations in ``server/platform/migrations`` own the schema.
 """
 
 from __future__ import annotations

@@ -16,20 +16,15 @@ from media import MediaSettings, PeerLimits, PeerRegistry, SdpLimits
 from signaling import NAMESPACE as CALL_NAMESPACE
 from signaling import CallSignaling, Limits
 
-from .accounts import Accounts
-from .api import setup_api_routes
-from .audit import AuditLog
-from .blobs import BlobStore, sweep_temporary
-from .calls import ROUTE_CACHE_S, SINGLE_PROCESS_ROUTE_CACHE_S, CallRules
-from .cases_api import setup_case_routes
-from .clock import Clock, SystemClock
 from .config import Settings
-from .consultations import Consultations
-from .crypto import Sealer
-from .db import create_engine
-from .directory_api import setup_directory_routes
-from .expertise_api import setup_expertise
-from .expertise_socket import NAMESPACE as EXPERTISE_NAMESPACE
+from .expertise.api import setup_expertise
+from .expertise.directory_api import setup_directory_routes
+from .expertise.realtime import NAMESPACE as EXPERTISE_NAMESPACE
+from .identity.accounts import Accounts
+from .identity.links import LinkSigner
+from .identity.session_bus import SessionBus
+from .identity.sessions import WebSessions
+from .identity.socket_sessions import SocketSessions
 from .keys import (
     accounts_key,
     audit_key,
@@ -49,20 +44,25 @@ from .keys import (
     templates_key,
     web_sessions_key,
 )
-from .links import LinkSigner
-from .live import LiveView
-from .middlewares import setup_middlewares
-from .notify import HttpSmsGateway, OutboxNotifier, SmsNotifier
-from .outage import GuardedAuthority
-from .pages import setup_page_routes
-from .regulation import RegulationCases
-from .relay import CallRelay
-from .session_bus import SessionBus
-from .sessions import WebSessions
-from .socket_sessions import SocketSessions
-from .stills import StillLimits
-from .templates import create_environment
-from .turn import validate_ice
+from .platform.audit import AuditLog
+from .platform.blobs import BlobStore, sweep_temporary
+from .platform.clock import Clock, SystemClock
+from .platform.crypto import Sealer
+from .platform.db import create_engine
+from .platform.outage import GuardedAuthority
+from .platform.turn import validate_ice
+from .regulation.cases import RegulationCases
+from .regulation.cases_api import setup_case_routes
+from .regulation.live import LiveView
+from .regulation.notify import HttpSmsGateway, OutboxNotifier, SmsNotifier
+from .regulation.stills import StillLimits
+from .teleconsultation.api import setup_api_routes
+from .teleconsultation.calls import ROUTE_CACHE_S, SINGLE_PROCESS_ROUTE_CACHE_S, CallRules
+from .teleconsultation.consultations import Consultations
+from .teleconsultation.pages import setup_page_routes
+from .teleconsultation.relay import CallRelay
+from .web.middlewares import setup_middlewares
+from .web.templates import create_environment
 
 __all__ = ["create_app"]
 

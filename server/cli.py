@@ -14,17 +14,17 @@ from dataclasses import replace
 
 from aiohttp import web
 
-from .accounts import ROLES, Accounts
-from .audit import AuditLog, format_report, verify
-from .clock import SystemClock
 from .config import Settings
-from .db import open_database
-from .deactivation import deactivate_account
-from .directory_cli import add_directory_parser, run_directory
-from .errors import LucarneError
-from .migrate import upgrade
-from .session_bus import SessionBus
-from .sessions import WebSessions
+from .expertise.directory_cli import add_directory_parser, run_directory
+from .identity.accounts import ROLES, Accounts
+from .identity.deactivation import deactivate_account
+from .identity.session_bus import SessionBus
+from .identity.sessions import WebSessions
+from .platform.audit import AuditLog, format_report, verify
+from .platform.clock import SystemClock
+from .platform.db import open_database
+from .platform.errors import LucarneError
+from .platform.migrate import upgrade
 
 __all__ = ["main", "DEMO_ACCOUNTS"]
 
@@ -153,7 +153,7 @@ async def _seed_demo(settings: Settings) -> bool:
 
 
 def _dev_certs(settings: Settings) -> None:
-    from .certs import describe, ensure_dev_certs, local_hosts
+    from .platform.certs import describe, ensure_dev_certs, local_hosts
 
     assert settings.tls_cert is not None
     paths = ensure_dev_certs(settings.tls_cert.parent, local_hosts())
@@ -171,7 +171,7 @@ def _is_lan_ipv4(host: str) -> bool:
 def _lan_settings(settings: Settings) -> Settings:
     """Development default: links name this machine's LAN address so a phone on the same Wi-Fi can open them;
     the practitioner may still browse via localhost."""
-    from .certs import local_hosts
+    from .platform.certs import local_hosts
 
     lan = [h for h in local_hosts() if _is_lan_ipv4(h)]
     localhost = (f"https://localhost:{settings.port}", f"https://127.0.0.1:{settings.port}")
@@ -185,8 +185,8 @@ def _lan_settings(settings: Settings) -> Settings:
 
 def _run(settings: Settings, *, demo: bool, dev_certs: bool) -> int:
     from .app import create_app
-    from .runtime import freeze_startup_heap, http_server_options, limit_malloc_arenas, new_event_loop
-    from .tls import server_ssl_context
+    from .platform.runtime import freeze_startup_heap, http_server_options, limit_malloc_arenas, new_event_loop
+    from .platform.tls import server_ssl_context
 
     limit_malloc_arenas(settings.malloc_arenas)  # before any thread (SQLite connections run in threads)
     if dev_certs:

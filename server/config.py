@@ -114,7 +114,7 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     redis_url: str = ""
     event_loop: str = "uvloop"
-    # glibc malloc arenas for the serving process (0: glibc's default, 8 per core); see server/runtime.py.
+    # glibc malloc arenas for the serving process (0: glibc's default, 8 per core); see server/platform/runtime.py.
     malloc_arenas: int = 2
     tls_cert: Path | None = None
     tls_key: Path | None = None

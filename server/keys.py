@@ -8,18 +8,18 @@ from aiohttp import web
 from expertise import Directory, DirectoryFhir, ExpertiseService, Profiles
 from signaling import CallSignaling
 
-from .accounts import Accounts
-from .audit import AuditLog
-from .calls import CallRules
-from .clock import Clock
 from .config import Settings
-from .consultations import Consultations
-from .db import SessionFactory
-from .live import LiveView
-from .regulation import RegulationCases
-from .relay import CallRelay
-from .sessions import WebSessions
-from .socket_sessions import SocketSessions
+from .identity.accounts import Accounts
+from .identity.sessions import WebSessions
+from .identity.socket_sessions import SocketSessions
+from .platform.audit import AuditLog
+from .platform.clock import Clock
+from .platform.db import SessionFactory
+from .regulation.cases import RegulationCases
+from .regulation.live import LiveView
+from .teleconsultation.calls import CallRules
+from .teleconsultation.consultations import Consultations
+from .teleconsultation.relay import CallRelay
 
 __all__ = [
     "settings_key", "clock_key", "db_key", "accounts_key", "web_sessions_key", "audit_key",

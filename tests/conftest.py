@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.db import SessionFactory, open_database
-from server.migrate import upgrade
+from server.platform.db import SessionFactory, open_database
+from server.platform.migrate import upgrade
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_URL = os.environ.get("LUCARNE_TEST_DATABASE_URL", "")
@@ -54,16 +54,16 @@ async def db(database_url: str) -> AsyncIterator[tuple[AsyncEngine, SessionFacto
 # -- a real server on an ephemeral HTTPS port ----------------------------------------------------------------
 import secrets  # noqa: E402
 import socket  # noqa: E402
-import tempfile  # noqa: E402
 import ssl  # noqa: E402
+import tempfile  # noqa: E402
 from contextlib import asynccontextmanager  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 from aiohttp import web  # noqa: E402
 
 from server.app import create_app  # noqa: E402
-from server.clock import ManualClock  # noqa: E402
 from server.config import Settings  # noqa: E402
+from server.platform.clock import ManualClock  # noqa: E402
 
 
 @dataclass
@@ -77,7 +77,7 @@ class LiveServer:
 
 @pytest.fixture(scope="session")
 def test_certs(tmp_path_factory: pytest.TempPathFactory) -> object:
-    from server.certs import ensure_dev_certs
+    from server.platform.certs import ensure_dev_certs
 
     return ensure_dev_certs(tmp_path_factory.mktemp("certs"), ["localhost", "127.0.0.1"])
 
@@ -107,7 +107,7 @@ def make_settings(database_url: str, port: int, **overrides: object) -> Settings
 @asynccontextmanager
 async def serve(settings: Settings, certs: object) -> AsyncIterator[LiveServer]:
     """Run the application built from ``settings`` on its port (for tests that need settings of their own)."""
-    from server.tls import client_ssl_context, server_ssl_context
+    from server.platform.tls import client_ssl_context, server_ssl_context
 
     clock = ManualClock()
     app = create_app(settings, clock=clock)

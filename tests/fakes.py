@@ -12,7 +12,7 @@ import aiohttp
 import socketio
 from yarl import URL
 
-from server.accounts import Accounts
+from server.identity.accounts import Accounts
 from server.keys import accounts_key
 
 __all__ = ["Browser", "make_user", "new_consultation", "join_as_patient", "open_link", "SocketPeer"]

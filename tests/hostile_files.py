@@ -107,8 +107,8 @@ async def started_server(database_url: str, test_certs: Any, **overrides: Any) -
     from aiohttp import web
 
     from server.app import create_app
-    from server.clock import ManualClock
-    from server.tls import client_ssl_context, server_ssl_context
+    from server.platform.clock import ManualClock
+    from server.platform.tls import client_ssl_context, server_ssl_context
     from tests.conftest import LiveServer, free_port, make_settings
 
     port = free_port()

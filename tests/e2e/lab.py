@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from server.certs import ensure_dev_certs
+from server.platform.certs import ensure_dev_certs
 
 __all__ = ["Lab", "LabServer", "lab_available", "CHROMIUM_FLAGS"]
 

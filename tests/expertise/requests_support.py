@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from expertise import Actor, DeadlinePolicy, ExpertiseService, Notice
-from server.audit import AuditLog
-from server.blobs import BlobStore
-from server.clock import ManualClock
-from server.crypto import Sealer
-from server.expertise_wiring import ExpertiseAudit, patient_key_function
+from server.expertise.wiring import ExpertiseAudit, patient_key_function
+from server.platform.audit import AuditLog
+from server.platform.blobs import BlobStore
+from server.platform.clock import ManualClock
+from server.platform.crypto import Sealer
 
 GP = Actor(user_id="a" * 32, role="practitioner", rpps="10000000001", profession="medecin")
 NURSE = Actor(user_id="b" * 32, role="practitioner", rpps="10000000002", profession="infirmier")

@@ -12,8 +12,17 @@ import pytest
 from sqlalchemy import select
 
 from expertise import (
-    DIPLOMAS, SAVOIR_FAIRE, Directory, ImportRefused, InvalidProfile, ProfileUpdate, Profiles, RejectFile, import_list,
-    import_rpps, sniff_extract,
+    DIPLOMAS,
+    SAVOIR_FAIRE,
+    Directory,
+    ImportRefused,
+    InvalidProfile,
+    Profiles,
+    ProfileUpdate,
+    RejectFile,
+    import_list,
+    import_rpps,
+    sniff_extract,
 )
 from expertise.models import Diploma, SavoirFaire
 
@@ -198,7 +207,7 @@ async def test_a_savoir_faire_from_the_file_can_be_accepted_and_is_routed(db: An
 
 
 async def test_the_command_recognises_both_files_from_their_header(db: Any, database_url: str, tmp_path: Path) -> None:
-    from tests.expertise.test_directory_cli import lucarne
+    from tests.server.expertise.test_directory_cli import lucarne
 
     _, sessions = db
     assert lucarne(["directory", "import", str(ACTIVITIES)], database_url, tmp_path).returncode == 0

@@ -11,11 +11,20 @@ from typing import Any
 from sqlalchemy import select
 
 from expertise import (
-    Directory, DirectoryFhir, InvalidProfile, ProfileUpdate, Profiles, RejectFile, apply_prune, import_fhir_bundle,
-    import_rpps, plan_prune, prune_refusal,
+    Directory,
+    DirectoryFhir,
+    InvalidProfile,
+    Profiles,
+    ProfileUpdate,
+    RejectFile,
+    apply_prune,
+    import_fhir_bundle,
+    import_rpps,
+    plan_prune,
+    prune_refusal,
 )
 from expertise.models import Professional
-from tests.expertise.test_directory_cli import lucarne
+from tests.server.expertise.test_directory_cli import lucarne
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SAMPLE = DATA / "PS_LibreAcces_Personne_activite_202612010000.txt"
@@ -144,8 +153,8 @@ async def test_prune_from_the_command_line(db: Any, database_url: str, tmp_path:
 
 
 async def test_a_pruned_professional_sees_why_on_the_profile_page(db: Any, live_server: Any, tmp_path: Path) -> None:
-    from tests.expertise.test_directory_http import PASSWORD, load_sample, specialist
     from tests.fakes import Browser
+    from tests.server.expertise.test_directory_http import PASSWORD, load_sample, specialist
 
     engine, _ = db
     await load_sample(db, live_server)

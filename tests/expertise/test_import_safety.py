@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 
 from expertise import DIPLOMAS, SAVOIR_FAIRE, ImportRefused, RejectFile, import_list, import_rpps
 from expertise.models import Activity, Professional, Profile, ProfileSpecialty, SavoirFaire
-from server.models import AuditEntry
-from tests.expertise.test_directory_cli import lucarne
+from server.platform.models import AuditEntry
 from tests.expertise.test_import import NOW, SAMPLE
+from tests.server.expertise.test_directory_cli import lucarne
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SF = DATA / "PS_LibreAcces_SavoirFaire_202612010000.txt"

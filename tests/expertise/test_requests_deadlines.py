@@ -102,7 +102,7 @@ async def test_answering_in_time_cancels_escalation(harness: Harness) -> None:
 async def test_two_nodes_racing_fire_each_timer_exactly_once(db: Any, tmp_path: Path) -> None:
     engine, sessions = db
     first = build(sessions, tmp_path / "a", node="node-a")
-    from server.db import open_database
+    from server.platform.db import open_database
     async with open_database(engine.url.render_as_string(hide_password=False)) as (_, other_sessions):
         second = build(other_sessions, tmp_path / "b", node="node-b")
         second.clock.current = first.clock.current

@@ -12,7 +12,7 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 from fhir.resources.R4B.task import Task
 
 from expertise import STATES, TASK_STATUS
-from tests.expertise.test_requests_http import API, _create, _login, _people
+from tests.server.expertise.test_requests_http import API, _create, _login, _people
 
 TASK_CODES = {"draft", "requested", "received", "accepted", "rejected", "ready", "cancelled", "in-progress",
               "on-hold", "failed", "completed", "entered-in-error"}

@@ -9,7 +9,7 @@ import pytest
 from expertise import AnswerReport, BillingLimitReached, InvalidRequest, NewRequest, RequestForbidden
 from tests.expertise.requests_support import GP, Harness, expert, harness, request_body
 from tests.fakes import Browser, open_link
-from tests.expertise.test_requests_http import API, _create, _login, _people
+from tests.server.expertise.test_requests_http import API, _create, _login, _people
 
 __all__ = ["harness"]
 SPECIALIST = expert("20000000001")

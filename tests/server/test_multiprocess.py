@@ -16,9 +16,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from server.db import open_database
-from server.migrate import upgrade
-from server.tls import client_ssl_context
+from server.platform.db import open_database
+from server.platform.migrate import upgrade
+from server.platform.tls import client_ssl_context
 from tests.conftest import PG_URL, REDIS_URL, free_port, require_service, reset_postgres
 from tests.fakes import Browser, SocketPeer, join_as_patient, new_consultation
 

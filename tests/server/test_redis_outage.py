@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from server.tls import client_ssl_context
+from server.platform.tls import client_ssl_context
 from tests.fakes import Browser, SocketPeer, join_as_patient, new_consultation
 from tests.private_services import PrivateRedis, redis_binary
-from tests.server.test_crash_recovery import _prepare, _start, _stop
+from tests.server.teleconsultation.test_crash_recovery import _prepare, _start, _stop
 from tests.server.test_multiprocess import cluster_env  # noqa: F401 (fixture)
 
 CHANNEL = "socketio"

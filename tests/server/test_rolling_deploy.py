@@ -12,11 +12,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from server.db import open_database
-from server.models import Consultation, ConsultationEvent, Participant
-from server.tls import client_ssl_context
+from server.platform.db import open_database
+from server.platform.models import Consultation, ConsultationEvent, Participant
+from server.platform.tls import client_ssl_context
 from tests.fakes import Browser, SocketPeer, join_as_patient, new_consultation
-from tests.server.test_crash_recovery import _prepare, _start, _stop
+from tests.server.teleconsultation.test_crash_recovery import _prepare, _start, _stop
 from tests.server.test_multiprocess import Node, cluster_env  # noqa: F401 (fixture)
 
 CALLS = 3

@@ -18,11 +18,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from server.accounts import Accounts
-from server.clock import SystemClock
 from server.config import LimitSettings
-from server.db import open_database
-from server.tls import client_ssl_context
+from server.identity.accounts import Accounts
+from server.platform.clock import SystemClock
+from server.platform.db import open_database
+from server.platform.tls import client_ssl_context
 from tests.conftest import free_port
 from tests.fakes import Browser, SocketPeer
 

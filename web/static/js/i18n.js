@@ -1,4 +1,4 @@
-// UI strings for the browser modules: the server sends them in boot.strings (see server/i18n.py).
+// UI strings for the browser modules: the server sends them in boot.strings (see server/platform/i18n.py).
 import { boot } from './boot.js';
 
 const strings = boot.strings || {};

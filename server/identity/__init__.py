@@ -1,0 +1,1 @@
+"""Who is calling: professional accounts, web and socket sessions, signed join links, deactivation."""

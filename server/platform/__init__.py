@@ -1,0 +1,1 @@
+"""What every job stands on: database, migrations, models, crypto, blobs, clock, audit, errors, TLS."""

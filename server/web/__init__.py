@@ -1,0 +1,1 @@
+"""The HTTP edge every job shares: request context, middlewares, input checks, uploads, templates."""

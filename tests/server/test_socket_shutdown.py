@@ -25,6 +25,7 @@ from server.platform.db import open_database
 from server.platform.tls import client_ssl_context
 from tests.conftest import free_port
 from tests.fakes import Browser, SocketPeer
+from tests.server.test_multiprocess import _wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,21 +35,6 @@ class Process:
     url: str
     client_ssl: Any
     process: subprocess.Popen[bytes]
-
-
-async def _wait_ready(node: Process) -> None:
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=node.client_ssl)) as http:
-        for _ in range(300):
-            if node.process.poll() is not None:
-                raise RuntimeError(f"server exited with {node.process.returncode}")
-            try:
-                async with http.get(f"{node.url}/readyz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError("server did not become ready")
 
 
 @pytest.fixture
@@ -69,7 +55,7 @@ async def server_process(tmp_path: Path, test_certs: Any) -> AsyncIterator[Proce
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     node = Process(f"https://localhost:{port}", client_ssl_context(test_certs.ca_cert), process)
     try:
-        await _wait_ready(node)  # it has migrated the database by then
+        await _wait_healthy(node.url, node.client_ssl, node.process)  # it has migrated the database by then
         async with open_database(env["LUCARNE_DATABASE_URL"]) as (_, sessions):
             await Accounts(sessions, SystemClock(), LimitSettings()).create(
                 "drhouse", "correct horse battery", "Dr House", "practitioner")

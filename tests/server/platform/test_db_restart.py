@@ -13,17 +13,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp import web
 from PIL import Image
 from sqlalchemy import func, select
 
-from server.app import create_app
-from server.platform.clock import ManualClock
 from server.platform.db import open_database
 from server.platform.migrate import upgrade
 from server.platform.models import Capture, ChatMessage, Consultation
-from server.platform.tls import client_ssl_context, server_ssl_context
-from tests.conftest import LiveServer, free_port, make_settings
+from tests.conftest import LiveServer, free_port, make_settings, serve
 from tests.fakes import Browser, SocketPeer, join_as_patient, make_user, new_consultation, open_link
 from tests.private_services import PrivatePostgres, postgres_binaries
 from tests.server.platform.test_audit_routes import _caller_csrf
@@ -35,21 +31,12 @@ async def restartable(test_certs: Any) -> AsyncIterator[tuple[LiveServer, Privat
     try:
         async with open_database(database.url) as (engine, _):
             await upgrade(engine)
-        port = free_port()
-        settings = make_settings(database.url, port)
-        clock = ManualClock()
-        app = create_app(settings, clock=clock)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", port,
-                           ssl_context=server_ssl_context(test_certs.server_cert, test_certs.server_key))
-        await site.start()
-        try:
-            yield LiveServer(settings.public_url, app, settings, clock, client_ssl_context(test_certs.ca_cert)), database
-        finally:
-            if not _running(database):
-                database.start()
-            await runner.cleanup()
+        async with serve(make_settings(database.url, free_port()), test_certs) as server:
+            try:
+                yield server, database
+            finally:
+                if not _running(database):
+                    database.start()  # the app's shutdown needs its database
     finally:
         database.destroy()
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -23,11 +24,11 @@ BOUND_S = 1.0
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
-@pytest.fixture
-async def bounded_server(db: Any, database_url: str, test_certs: Any) -> AsyncIterator[tuple[int, Any]]:
+@contextlib.asynccontextmanager
+async def _serving(database_url: str, test_certs: Any, limits: LimitSettings) -> AsyncIterator[tuple[int, Any]]:
+    """The app on a real TLS socket with the HTTP options the serving process uses."""
     port = free_port()
-    settings = make_settings(database_url, port)
-    settings = replace(settings, limits=LimitSettings(header_timeout_s=BOUND_S))
+    settings = replace(make_settings(database_url, port), limits=limits)
     runner = web.AppRunner(create_app(settings, clock=ManualClock()), access_log=None,
                            **http_server_options(settings.limits.header_timeout_s))
     await runner.setup()
@@ -38,6 +39,12 @@ async def bounded_server(db: Any, database_url: str, test_certs: Any) -> AsyncIt
         yield port, client_ssl_context(test_certs.ca_cert)
     finally:
         await runner.cleanup()
+
+
+@pytest.fixture
+async def bounded_server(db: Any, database_url: str, test_certs: Any) -> AsyncIterator[tuple[int, Any]]:
+    async with _serving(database_url, test_certs, LimitSettings(header_timeout_s=BOUND_S)) as served:
+        yield served
 
 
 async def _connect(port: int, ssl: Any) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -106,19 +113,8 @@ async def test_each_request_of_a_kept_alive_connection_gets_the_bound_again(
 
 @pytest.fixture
 async def slow_body_server(db: Any, database_url: str, test_certs: Any) -> AsyncIterator[tuple[int, Any]]:
-    port = free_port()
-    settings = make_settings(database_url, port)
-    settings = replace(settings, limits=LimitSettings(body_timeout_s=BOUND_S))
-    runner = web.AppRunner(create_app(settings, clock=ManualClock()), access_log=None,
-                           **http_server_options(settings.limits.header_timeout_s))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port, ssl_context=server_ssl_context(test_certs.server_cert,
-                                                                                 test_certs.server_key))
-    await site.start()
-    try:
-        yield port, client_ssl_context(test_certs.ca_cert)
-    finally:
-        await runner.cleanup()
+    async with _serving(database_url, test_certs, LimitSettings(body_timeout_s=BOUND_S)) as served:
+        yield served
 
 
 async def test_a_json_body_trickled_in_is_answered_408_within_the_bound(slow_body_server: tuple[int, Any]) -> None:

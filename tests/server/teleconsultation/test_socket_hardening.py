@@ -10,16 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.app import create_app
 from server.config import ConfigError, LimitSettings, Settings
 from server.keys import db_key, signaling_key
-from server.platform.clock import ManualClock
 from server.platform.db import SessionFactory
 from server.platform.models import Participant
-from tests.conftest import LiveServer, free_port, make_settings
+from tests.conftest import LiveServer, free_port, make_settings, serve
 from tests.fakes import Browser, join_as_patient, make_user, new_consultation
 from tests.rawsocket import RawSocket
 
@@ -205,22 +202,10 @@ async def test_ping_and_pong_spam_creates_no_tasks(live_server: LiveServer) -> N
 async def limited_server(db: tuple[AsyncEngine, SessionFactory], database_url: str,
                          test_certs: Any) -> AsyncIterator[LiveServer]:
     """The real app with a small connect budget: 5 at once, then 1 per second of the (manual) app clock."""
-    from server.platform.tls import client_ssl_context, server_ssl_context
-
-    port = free_port()
-    settings = make_settings(database_url, port,
+    settings = make_settings(database_url, free_port(),
                              limits=LimitSettings(socket_connect_burst=5, socket_connects_per_s=1.0))
-    clock = ManualClock()
-    app = create_app(settings, clock=clock)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port,
-                       ssl_context=server_ssl_context(test_certs.server_cert, test_certs.server_key))
-    await site.start()
-    try:
-        yield LiveServer(settings.public_url, app, settings, clock, client_ssl_context(test_certs.ca_cert))
-    finally:
-        await runner.cleanup()
+    async with serve(settings, test_certs) as server:
+        yield server
 
 
 async def _connect_answer(server: LiveServer, browser: Browser) -> tuple[RawSocket, str]:

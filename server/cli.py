@@ -15,6 +15,7 @@ from dataclasses import replace
 from aiohttp import web
 
 from .config import Settings
+from .demo import DEMO_ACCOUNTS, DemoSeed, seed_demo
 from .expertise.directory_cli import add_directory_parser, run_directory
 from .identity.accounts import ROLES, Accounts
 from .identity.deactivation import deactivate_account
@@ -34,20 +35,12 @@ logger = logging.getLogger(__name__)
 # shutdown_timeout): with sockets closed first (server/app.py _close_sockets) the process exits in seconds.
 SHUTDOWN_GRACE_S = 3.0
 
-# Development only: created by `lucarne run --demo` on an empty database and printed at start-up.
-DEMO_ACCOUNTS = (
-    ("medecin", "Dr Camille Martin", "practitioner", "lucarne-demo-medecin"),
-    ("regulateur", "Alex Bernard (SAMU)", "regulator", "lucarne-demo-regulateur"),
-    ("specialiste", "Dr Inès Moreau", "specialist", "lucarne-demo-specialiste"),
-    ("admin", "Administrateur", "admin", "lucarne-demo-admin"),
-)
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lucarne", description="Lucarne teleconsultation server")
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="migrate the database and serve HTTPS")
-    run.add_argument("--demo", action="store_true", help="create demo accounts on an empty database")
+    run.add_argument("--demo", action="store_true", help="create the demo accounts, directory and expertise profiles "
+                                                         "(idempotent)")
     run.add_argument("--dev-certs", action="store_true", help="create/refresh the development CA in certs/")
     sub.add_parser("migrate", help="apply database migrations")
     sub.add_parser("certs", help="create/refresh the development certificate authority and server certificate")
@@ -142,14 +135,9 @@ async def _verify(settings: Settings, expected_head: str | None) -> int:
     return 0 if report.ok else 1
 
 
-async def _seed_demo(settings: Settings) -> bool:
-    async with open_database(settings.database_url) as (_, sessions):
-        accounts = Accounts(sessions, SystemClock(), settings.limits)
-        if await accounts.find(DEMO_ACCOUNTS[0][0]) is not None:
-            return False
-        for username, name, role, password in DEMO_ACCOUNTS:
-            await accounts.create(username, password, name, role)
-    return True
+async def _seed_demo(settings: Settings) -> DemoSeed:
+    async with open_database(settings.database_url) as (engine, sessions):
+        return await seed_demo(engine, sessions, SystemClock(), settings.limits)
 
 
 def _dev_certs(settings: Settings) -> None:
@@ -194,9 +182,11 @@ def _run(settings: Settings, *, demo: bool, dev_certs: bool) -> int:
         if "LUCARNE_PUBLIC_URL" not in os.environ:
             settings = _lan_settings(settings)
     asyncio.run(_migrate(settings))
-    if demo and asyncio.run(_seed_demo(settings)):
-        print("Demo accounts (development only):")
-        for username, _, role, password in DEMO_ACCOUNTS:
+    if demo:
+        for line in asyncio.run(_seed_demo(settings)).summary():
+            print(line)
+        print("Demo accounts (development only; the README has a five-minute tour):")
+        for username, _, role, password, _ in DEMO_ACCOUNTS:
             print(f"  {role:13} {username} / {password}")
     assert settings.tls_cert is not None and settings.tls_key is not None
     context = server_ssl_context(settings.tls_cert, settings.tls_key)

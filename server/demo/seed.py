@@ -17,10 +17,22 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from expertise import ImportReport, ProfessionalNotFound, Profiles, ProfileUpdate, RejectFile, import_rpps, metadata
+from expertise import (
+    ImportReport,
+    ProfessionalNotFound,
+    Profiles,
+    ProfileUpdate,
+    RejectFile,
+    RoutingChange,
+    import_rpps,
+    metadata,
+    routable_specialties,
+    routing_changes,
+)
 
 from ..config import LimitSettings
 from ..identity.accounts import Accounts
+from ..platform.audit import AuditEvent, AuditLog
 from ..platform.clock import Clock
 from ..platform.db import SessionFactory
 from ..platform.models import User
@@ -85,12 +97,21 @@ def demo_extract() -> Path:
 
 async def seed_demo(engine: AsyncEngine, sessions: SessionFactory, clock: Clock, limits: LimitSettings) -> DemoSeed:
     """Bring the demo in place on a migrated database (see the module's docstring for what is kept)."""
-    now = clock.now()
+    now, routable_before = clock.now(), await routable_specialties(engine)
     directory = await _import_directory(engine, now) if await _directory_is_empty(engine) else None
     accounts = await _create_accounts(Accounts(sessions, clock, limits))
     linked = await _link_accounts(sessions)
     profiles = await _set_profiles(Profiles(sessions), now)
+    changes = routing_changes(routable_before, await routable_specialties(engine))
+    await _audit_routing(AuditLog(sessions, clock), changes)
     return DemoSeed(accounts, directory, linked, profiles)
+
+
+async def _audit_routing(audit: AuditLog, changes: list[RoutingChange]) -> None:
+    """Who became routable, in the audit log as for any directory import: a demo seeded on the wrong database
+    shows there."""
+    for change in changes:
+        await audit.record(AuditEvent("cli:demo", "operator", "directory.routing.change", change.describe(), "ok"))
 
 
 async def _directory_is_empty(engine: AsyncEngine) -> bool:

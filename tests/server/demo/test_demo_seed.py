@@ -13,6 +13,7 @@ from server.demo import DEMO_ACCOUNTS, DEMO_PROFILES, DEMO_SPECIALTY, seed_demo
 from server.demo.seed import demo_extract
 from server.keys import accounts_key, db_key, directory_key
 from server.platform.db import SessionFactory
+from server.platform.models import AuditEntry
 from tests.expertise.requests_support import http_body, seed_professional
 from tests.fakes import Browser
 
@@ -83,6 +84,10 @@ async def test_a_second_seeding_changes_nothing(live_server: Any, db: tuple[Asyn
     assert again.summary() == ["demo already in place: nothing changed"]
     assert await _counts(live_server.app[db_key]) == before
     assert before["users"] == len(DEMO_ACCOUNTS) and before["expertise_profiles"] == len(DEMO_PROFILES)
+    async with live_server.app[db_key]() as session:  # who became routable is audited, as for any import
+        audited = list(await session.scalars(select(AuditEntry.object).where(
+            AuditEntry.action == "directory.routing.change", AuditEntry.actor == "cli:demo")))
+    assert len(audited) == len(DEMO_PROFILES) and any(DEMO_SPECIALTY in line for line in audited)
 
 
 async def test_an_older_demo_database_gets_its_directory_and_links(

@@ -79,7 +79,8 @@ async def test_other_professional_pages_carry_the_header_too(live_server: Any) -
     await _accounts(live_server)
     browser, _ = await _login(live_server, "practitioner", "en")
     async with browser:
-        browser.csrf = re.findall(r'name="csrf" value="([^"]+)"', await (await browser.session.get("/console")).text())[0]
+        console = await (await browser.session.get("/console")).text()
+        browser.csrf = re.findall(r'name="csrf" value="([^"]+)"', console)[0]
         created = await new_consultation(browser)
         for path in (f"/console/c/{created['consultation']['id']}", "/expertise/metrics", "/directory/profile"):
             page = await (await browser.session.get(path, headers={"Accept-Language": "en"})).text()

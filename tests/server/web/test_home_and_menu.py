@@ -125,4 +125,9 @@ async def test_the_language_switched_once_is_kept_on_every_page(live_server: Any
             visit = await (await visitor.session.get("/visit?lang=en")).text()
             assert '<html lang="en">' in visit and 'id="jobs"' not in visit  # no professional menu
             assert '<html lang="en">' in await (await visitor.session.get("/visit")).text()
-            assert '<html lang="fr">' in await (await Browser(live_server).session.get("/login", headers=french)).text()
+        async with Browser(live_server) as caller:  # the caller's pages too
+            await caller.session.get("/login?lang=en", headers=french)
+            refused = await caller.session.get("/c/not-a-link", headers=french)
+            assert refused.status == 400 and '<html lang="en">' in await refused.text()
+        async with Browser(live_server) as newcomer:  # another browser has not chosen: Accept-Language decides
+            assert '<html lang="fr">' in await (await newcomer.session.get("/login", headers=french)).text()

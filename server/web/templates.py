@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -61,12 +62,21 @@ def _keep_switched_language(request: web.Request, response: web.StreamResponse) 
                             httponly=True, samesite="Lax")
 
 
+def _switch_href(request: web.Request, lang: str) -> str:
+    """This very page in the other language: its other query parameters (filters...) stay. Only a query, never
+    a path: a page reached as ``//elsewhere`` must not link to another site."""
+    other = "en" if lang == "fr" else "fr"
+    return "?" + urlencode([*((key, value) for key, value in request.query.items() if key != "lang"),
+                            ("lang", other)])
+
+
 def render(request: web.Request, name: str, context: dict[str, Any], *, status: int = 200,
            lang: str | None = None) -> web.Response:
     lang = lang or request_language(request)
     template = request.app[templates_key].get_template(name)
     header = header_of(request, principal_of(request))
-    html = template.render(t=i18n.translator(lang), lang=lang, header=header, **context)
+    html = template.render(t=i18n.translator(lang), lang=lang, header=header, switch_href=_switch_href(request, lang),
+                           **context)
     response = web.Response(text=html, status=status, content_type="text/html")
     response.headers["Cache-Control"] = "no-store"
     _keep_switched_language(request, response)

@@ -113,6 +113,7 @@ async def test_the_language_switched_once_is_kept_on_every_page(live_server: Any
             page = await (await browser.session.get(path, headers=french)).text()
             assert '<html lang="en">' in page, path
             _assert_header(page, "practitioner", "en")
+        assert 'id="lang-switch" href="?role=requester&amp;lang=fr"' in page  # the switch keeps the filters
         browser.csrf = re.findall(r'name="csrf" value="([^"]+)"', page)[0]
         created = await new_consultation(browser)  # its links speak French
         patient = Browser(live_server)

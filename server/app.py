@@ -61,6 +61,7 @@ from .teleconsultation.calls import ROUTE_CACHE_S, SINGLE_PROCESS_ROUTE_CACHE_S,
 from .teleconsultation.consultations import Consultations
 from .teleconsultation.pages import setup_page_routes
 from .teleconsultation.relay import CallRelay
+from .web.admin_page import setup_admin_page
 from .web.middlewares import setup_middlewares
 from .web.templates import create_environment
 
@@ -158,6 +159,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     setup_api_routes(app)
     setup_case_routes(app)
     setup_directory_routes(app)
+    setup_admin_page(app)
     setup_expertise(app, settings, sessions, clock, sealer, audit)
     app.router.add_get("/readyz", readyz)
     app.router.add_static("/static", settings.web_dir / "static", follow_symlinks=False)

@@ -12,8 +12,9 @@ from ..platform import i18n
 from ..platform.audit import AuditEvent
 from ..platform.errors import RateLimited
 from ..web.context import principal_of
+from ..web.navigation import home_of
 from ..web.shared_pages import render_error, render_link_landing
-from ..web.templates import render, request_language
+from ..web.templates import chosen_language, render, request_language
 from .consultations import LinkRefused
 from .invites import spell_moment
 
@@ -57,7 +58,7 @@ async def index(request: web.Request) -> web.StreamResponse:
     principal = _principal(request)
     if principal is not None and principal.kind == "participant":
         raise web.HTTPSeeOther("/visit")
-    raise web.HTTPSeeOther("/console" if principal else "/login")
+    raise web.HTTPSeeOther(home_of(principal.role) if principal else "/login")
 
 
 async def login_form(request: web.Request) -> web.StreamResponse:
@@ -81,7 +82,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         return render(request, "login.html", {"error": t("login_failed"), "username": username}, status=401)
     token = await request.app[web_sessions_key].open_for_user(account.id)
     await audit.record(AuditEvent(account.id, account.role, "login", "session", "ok", _remote(request)))
-    response = web.HTTPSeeOther("/console")
+    response = web.HTTPSeeOther(home_of(account.role))
     _set_session_cookie(request, response, token)
     raise response
 
@@ -122,8 +123,8 @@ async def consultation_room(request: web.Request) -> web.StreamResponse:
 
 
 def _link_language(request: web.Request, language: str) -> str:
-    """The link's own language unless the visitor switched it on the page."""
-    return request_language(request, default=language) if "lang" in request.query else language
+    """The link's own language unless the visitor switched it (on this page or an earlier one)."""
+    return chosen_language(request) or language
 
 
 def _link_refused(request: web.Request, refused: LinkRefused) -> web.Response:
@@ -164,8 +165,7 @@ async def visit(request: web.Request) -> web.StreamResponse:
         t = i18n.translator(request_language(request))
         return render_error(request, 403, t("visit_needs_link"), title_key="link_error_title")
     # The patient sees the language chosen for the consultation unless they switch it themselves.
-    lang = request_language(request, default=principal.language or "fr") if "lang" in request.query else (
-        principal.language or request_language(request))
+    lang = chosen_language(request) or principal.language or request_language(request)
     return render(request, "visit.html", {
         "boot": {"role": principal.role, "lang": lang, "csrf": principal.csrf_token,
                  "strings": i18n.js_strings(lang), "practitioner": principal.host_name},

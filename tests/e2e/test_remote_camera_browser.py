@@ -36,7 +36,7 @@ async def _login(page: Any, url: str, username: str) -> None:
     await page.fill("#username", username)
     await page.fill("#password", "correct horse battery")
     await page.click("#login")
-    await page.wait_for_url("**/console")
+    await page.wait_for_url("**/regulation")  # a regulator lands on its cases
 
 
 async def test_caller_streams_two_professionals_watch_and_the_server_captures(

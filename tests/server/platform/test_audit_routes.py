@@ -56,6 +56,7 @@ NOT_HEALTH_DATA = {
     ("GET", "/j/{token}"), ("GET", "/c/{token}"),
     ("GET", "/visit"),  # the patient's page: the practitioner's name only; the call itself is audited at join
     ("GET", "/caller"),  # the caller's page: no case data
+    ("GET", "/admin"),  # the administrator's landing page: words about what exists, no data
     ("GET", "/api/caller/commands"),  # camera commands (switch, torch) for the caller's own page
     ("POST", "/api/caller/offer"),  # the caller publishes their own stream; every viewer is audited at watch
     # The professional directory (public RPPS data and the professional's own profile), audited anyway.

@@ -8,6 +8,7 @@ import base64
 import io
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -141,11 +142,46 @@ async def test_caller_streams_two_professionals_watch_and_the_server_captures(
             timeout=10_000)
         await phone.click("#stop")
         await regulator.wait_for_selector("#timeline li[data-kind='stream.stopped']", timeout=20_000)
-        # The case page says the video was lost and waits for the caller to send it again.
-        status = (await regulator.text_content("#status") or "").lower()
-        assert "reconnexion" in status or "reconnecting" in status, status
         await regulator.wait_for_selector("#timeline li[data-kind='caller.sharing.stopped']", timeout=5_000)
+        # The banner over the video says the caller stopped (not a lost connection, not a frozen picture).
+        assert await regulator.evaluate(BANNER_STATE) == "stopped"
         closed = await regulator.evaluate(API, ["POST", f"/api/cases/{case_id}/close", None])
         assert closed["status"] == 200
     finally:
         await caller_browser.close()
+
+
+BANNER_STATE = "() => { const b = document.querySelector('#stream-banner'); return b.hidden ? 'hidden' : b.dataset.state; }"
+
+
+async def test_the_regulator_sees_a_frozen_banner_within_3_s_of_the_callers_network_being_cut(
+        lab: Lab, lab_server: LabServer, browsers: dict[str, Any]) -> None:
+    subprocess.run([sys.executable, "-m", "server", "create-user", "regulateur", "--name", "regulateur", "--role",
+                    "regulator"], input=b"correct horse battery\n", env=lab_server.env, cwd=ROOT, check=True,
+                   capture_output=True)
+    pw = browsers["playwright"]
+    regulator = await (await browsers["practitioner"].new_context(ignore_https_errors=True)).new_page()
+    await _login(regulator, lab_server.url, "regulateur")
+    await regulator.goto(f"{lab_server.url}/regulation")
+    await regulator.fill("input[name=case_number]", "SAMU-E2E-CUT")
+    await regulator.fill("input[name=caller_phone]", "+33600000000")
+    await regulator.click("#open-case")
+    await regulator.wait_for_url("**/regulation/*")
+    assert await regulator.evaluate(BANNER_STATE) == "waiting"
+    link = str(await regulator.text_content("#caller-link"))
+    phone = await (await browsers["patient"].new_context(**pw.devices["Pixel 7"], ignore_https_errors=True)).new_page()
+    await phone.goto(link)
+    await phone.click("#join")
+    await phone.wait_for_url("**/caller")
+    await phone.click("#accept")
+    await regulator.wait_for_function(f"() => ({BANNER_STATE})() === 'hidden'", timeout=20_000)
+    assert await regulator.evaluate("() => window.lucarne.stream") == "live"
+
+    lab.cut()
+    cut_at = time.monotonic()
+    await regulator.wait_for_function(f"() => ({BANNER_STATE})() === 'frozen'", timeout=3_000)
+    assert time.monotonic() - cut_at <= 3.0
+    assert "2 s" in (await regulator.text_content("#stream-banner") or "")
+
+    lab.restore()  # the caller's network comes back: frames flow again and the banner goes away
+    await regulator.wait_for_function(f"() => ({BANNER_STATE})() === 'hidden'", timeout=20_000)

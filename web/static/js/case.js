@@ -1,6 +1,7 @@
 // Regulator's case page: caller link, live video through the server, captures, live timeline.
 import { preferForwardable } from './codecs.js';
 import { PositionView } from './position.js';
+import { StreamState } from './stream-state.js';
 
 const boot = JSON.parse(document.getElementById('boot').textContent);
 const caseId = boot.caseId;
@@ -9,6 +10,7 @@ window.lucarne = { state: 'case', events: [] };
 const strings = boot.strings || {};
 const t = (key, values = {}) => (strings[key] || key).replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
 const position = new PositionView($('#position'), t);
+const stream = new StreamState($('#stream-banner'), t, (state) => { window.lucarne.stream = state; });
 let lastEvent = 0;
 let watching = false;
 let viewer = null; // the RTCPeerConnection watching the caller, while there is one
@@ -31,11 +33,11 @@ function showLink(link) {
 
 // The caller's stream stopped (hang-up, lost connection, server media gone): the server closes this viewer's
 // peer; say so and watch again on the next stream.started (the caller re-offers on the same link).
-function streamStopped() {
+function streamStopped(byCaller = false) {
   if (viewer) viewer.close();
   viewer = null;
   watching = false;
-  $('#status').textContent = t('js_reconnecting');
+  stream.gone(byCaller);
 }
 
 async function watch() {
@@ -43,6 +45,7 @@ async function watch() {
   watching = true;
   const pc = new RTCPeerConnection({ iceServers: [] });
   viewer = pc;
+  stream.watching(pc);
   preferForwardable(pc.addTransceiver('video', { direction: 'recvonly' }), 'video');
   pc.ontrack = (event) => {
     $('#live').srcObject = new MediaStream([event.track]);
@@ -51,6 +54,7 @@ async function watch() {
     if (viewer !== pc) return;
     window.lucarne.live = pc.connectionState;
     if (['failed', 'closed'].includes(pc.connectionState)) watching = false;
+    if (pc.connectionState === 'disconnected' || pc.connectionState === 'failed') stream.connectionLost();
   };
   try {
     await pc.setLocalDescription(await pc.createOffer());
@@ -108,6 +112,8 @@ async function poll() {
       if (event.kind === 'caller.location') position.add(event.detail, event.at);
       if (event.kind === 'stream.started') watch();
       if (event.kind === 'stream.stopped') streamStopped();
+      if (event.kind === 'caller.sharing.stopped') streamStopped(true);
+      if (event.kind === 'case.closed') stream.ended();
     }
   } catch (error) {
     $('#status').textContent = error.message;

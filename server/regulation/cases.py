@@ -65,6 +65,10 @@ class NewCase:
         return cls(number.strip(), phone.strip(), reason.strip())
 
 
+class CaseNumberOpen(Conflict):
+    code = "case_number_open"
+
+
 @dataclass(frozen=True)
 class CaseView:
     id: str
@@ -150,6 +154,7 @@ class RegulationCases:
     async def open_case(self, caller: Principal, new: NewCase) -> tuple[CaseView, CallerLinkView]:
         if caller.kind != "user" or caller.role != "regulator":
             raise Forbidden("only regulators open regulation cases")
+        await self._refuse_open_number(new.case_number)
         now, cid = self._clock.now(), new_id()
         row = RegulationCase(id=cid, case_number=new.case_number, status="open", created_at=now,
                              opened_by=caller.user_id,
@@ -163,6 +168,14 @@ class RegulationCases:
         link = await self._issue_link(cid, caller.actor)
         await self._audit_access(caller, "case.open", cid, "ok")
         return self._view(row), link
+
+    async def _refuse_open_number(self, case_number: str) -> None:
+        """Two open cases under one number would split one emergency's timeline and captures in two."""
+        async with self._sessions() as session:
+            taken = await session.scalar(select(RegulationCase.id).where(
+                RegulationCase.case_number == case_number, RegulationCase.status == "open").limit(1))
+        if taken is not None:
+            raise CaseNumberOpen(f"case {case_number} is already open: open it from the list, or close it first")
 
     async def get(self, caller: Principal, case_id: str) -> CaseView:
         row = await self._member_case(caller, case_id, "case.read")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import re
 import subprocess
 import sys
 import time
@@ -129,8 +130,15 @@ async def test_caller_streams_two_professionals_watch_and_the_server_captures(
         kinds = [event["kind"] for event in timeline["body"]["events"]]
         for kind in ("link.opened", "caller.consent", "stream.started", "capture", "link.refused"):
             assert kind in kinds, kinds
-        await regulator.wait_for_function(  # the regulator is alerted
-            "() => document.querySelector('#status').textContent.includes('link.refused')", timeout=10_000)
+        await regulator.wait_for_function(  # the regulator is alerted, in words
+            "() => /autre appareil|device other than/.test(document.querySelector('#status').textContent)",
+            timeout=10_000)
+        # The timeline speaks sentences, newest first (seen without scrolling): no event name, no refusal code.
+        await regulator.wait_for_selector("#timeline li[data-kind='link.refused']", timeout=5_000)
+        shown = await regulator.eval_on_selector_all("#timeline li", "items => items.map(i => i.textContent)")
+        assert not [line for line in shown if re.search(r"[a-z]+\.[a-z_]+|other_device", line)], shown
+        assert await regulator.get_attribute("#timeline li:first-child", "data-kind") == "link.refused"
+        assert await regulator.text_content("#case-status") in ("En cours", "In progress")
 
         # The caller sends a photo from the phone, then stops sharing: both reach the timeline.
         await phone.click("#send-photo")

@@ -2,6 +2,7 @@
 import { preferForwardable } from './codecs.js';
 import { PositionView } from './position.js';
 import { StreamState } from './stream-state.js';
+import { clockTime, refusalSentence, sentence } from './timeline-words.js';
 
 const boot = JSON.parse(document.getElementById('boot').textContent);
 const caseId = boot.caseId;
@@ -75,14 +76,6 @@ async function watch() {
   }
 }
 
-function describe(event) {
-  const d = event.detail || {};
-  if (event.kind === 'caller.location') return `${d.lat.toFixed(5)}, ${d.lon.toFixed(5)} (±${Math.round(d.accuracy)} m)`;
-  if (event.kind === 'caller.mode') return d.mode || '';
-  if (event.kind === 'caller.torch') return d.supported ? (d.on ? 'on' : 'off') : '—';
-  return '';
-}
-
 function addCapture(id) {
   const image = document.createElement('img');
   image.src = `/api/cases/${caseId}/captures/${id}.jpg`;
@@ -99,21 +92,27 @@ async function poll() {
       window.lucarne.events.push(event.kind);
       const item = document.createElement('li');
       item.dataset.kind = event.kind;
-      item.textContent = `${event.at.slice(11, 19)} ${event.kind} ${describe(event)}`;
+      const time = document.createElement('time');
+      time.dateTime = event.at;
+      time.textContent = clockTime(event.at, boot.lang);
+      item.append(time, ` ${sentence(event, t)}`);
       if (event.kind === 'link.refused') {
-        $('#status').textContent = `⚠ ${event.kind}: ${event.detail.reason}`;
+        $('#status').textContent = `⚠ ${refusalSentence(event.detail || {}, t)}`;
         $('#status').classList.add('alert');
       }
       if (event.kind === 'caller.torch' && event.detail.supported === false) {
         $('#status').textContent = boot.torchUnavailable || 'torch not available on this phone';
       }
-      $('#timeline').append(item);
+      $('#timeline').prepend(item); // newest first: the latest event is seen without scrolling
       if (event.kind === 'capture') addCapture(event.detail.capture);
       if (event.kind === 'caller.location') position.add(event.detail, event.at);
       if (event.kind === 'stream.started') watch();
       if (event.kind === 'stream.stopped') streamStopped();
       if (event.kind === 'caller.sharing.stopped') streamStopped(true);
-      if (event.kind === 'case.closed') stream.ended();
+      if (event.kind === 'case.closed') {
+        stream.ended();
+        $('#case-status').textContent = t('js_case_status_closed');
+      }
     }
   } catch (error) {
     $('#status').textContent = error.message;
@@ -135,7 +134,8 @@ for (const [id, command] of [['#switch-camera', 'switch_camera'], ['#torch-on', 
 $('#add-member').onclick = () => api('POST', `/api/cases/${caseId}/members`, { username: $('#member-username').value });
 $('#close-case').onclick = async () => {
   await api('POST', `/api/cases/${caseId}/close`);
-  $('#case-status').textContent = 'closed';
+  $('#case-status').textContent = t('js_case_status_closed');
+  stream.ended();
 };
 if (boot.link) showLink(boot.link);
 poll();

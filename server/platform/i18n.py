@@ -404,6 +404,12 @@ _JS_PAIRS: dict[str, tuple[str, str]] = {
     "js_tl_location": ("Position reçue : {coords} (à {accuracy} m près).",
                        "Position received: {coords} (within {accuracy} m)."),
     "js_tl_other": ("Autre événement.", "Other event."),
+    "js_capture_by_regulator": ("Capture du régulateur", "Taken by the regulator"),
+    "js_capture_by_caller": ("Photo de l'appelant", "Photo from the caller"),
+    "js_capture_at": ("position {coords}", "position {coords}"),
+    "js_capture_no_position": ("position non partagée", "position not shared"),
+    "js_capture_open": ("Agrandir la capture", "Enlarge the capture"),
+    "js_capture_close": ("Fermer", "Close"),
     "js_case_status_open": ("En cours", "In progress"),
     "js_case_status_closed": ("Clôturé", "Closed"),
     "js_case_number_open": ("Un dossier ouvert porte déjà ce numéro : ouvrez-le depuis la liste ci-dessous, ou "

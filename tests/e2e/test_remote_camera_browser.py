@@ -79,6 +79,17 @@ async def test_caller_streams_two_professionals_watch_and_the_server_captures(
         await regulator.click("#capture")
         await regulator.wait_for_selector("#captures img[data-capture]", timeout=10_000)
         capture_id = await regulator.get_attribute("#captures img[data-capture]", "data-capture")
+        # The gallery says when, by whom and where, and opens the capture in the page (not a download).
+        caption = await regulator.text_content("#captures figure figcaption") or ""
+        assert re.search(r"\d\d:\d\d:\d\d", caption) and ("régulateur" in caption or "regulator" in caption)
+        assert "non partagée" in caption or "not shared" in caption, caption
+        await regulator.click("#captures figure button")
+        assert await regulator.evaluate("() => document.querySelector('#capture-dialog').open")
+        assert capture_id in (await regulator.get_attribute("#capture-dialog img", "src") or "")
+        await regulator.click("#capture-dialog [data-close]")
+        assert not await regulator.evaluate("() => document.querySelector('#capture-dialog').open")
+        # Before the caller shares a position the box says so, with no empty fields on show.
+        assert await regulator.is_visible("#position-none") and not await regulator.is_visible("#position")
         fetched = await regulator.evaluate(API, ["GET", f"/api/cases/{case_id}/captures/{capture_id}.jpg", None])
         image = Image.open(io.BytesIO(base64.b64decode(fetched["image"]))).convert("RGB")
         width, height = image.size

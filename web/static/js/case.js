@@ -2,6 +2,7 @@
 import { preferForwardable } from './codecs.js';
 import { PositionView } from './position.js';
 import { StreamState } from './stream-state.js';
+import { CaptureGallery } from './capture-gallery.js';
 import { clockTime, refusalSentence, sentence } from './timeline-words.js';
 
 const boot = JSON.parse(document.getElementById('boot').textContent);
@@ -11,6 +12,7 @@ window.lucarne = { state: 'case', events: [] };
 const strings = boot.strings || {};
 const t = (key, values = {}) => (strings[key] || key).replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
 const position = new PositionView($('#position'), t);
+const gallery = new CaptureGallery($('#captures'), $('#capture-dialog'), t, boot.lang);
 const stream = new StreamState($('#stream-banner'), t, (state) => { window.lucarne.stream = state; });
 let lastEvent = 0;
 let watching = false;
@@ -76,12 +78,10 @@ async function watch() {
   }
 }
 
-function addCapture(id) {
-  const image = document.createElement('img');
-  image.src = `/api/cases/${caseId}/captures/${id}.jpg`;
-  image.alt = id;
-  image.dataset.capture = id;
-  $('#captures').prepend(image);
+// The gallery lists the case's captures (with time, author and position) from the server after each new one.
+async function refreshCaptures() {
+  const { captures } = await api('GET', `/api/cases/${caseId}/captures`);
+  gallery.add(captures, (id) => `/api/cases/${caseId}/captures/${id}.jpg`);
 }
 
 async function poll() {
@@ -104,7 +104,7 @@ async function poll() {
         $('#status').textContent = boot.torchUnavailable || 'torch not available on this phone';
       }
       $('#timeline').prepend(item); // newest first: the latest event is seen without scrolling
-      if (event.kind === 'capture') addCapture(event.detail.capture);
+      if (event.kind === 'capture') refreshCaptures().catch(() => {});
       if (event.kind === 'caller.location') position.add(event.detail, event.at);
       if (event.kind === 'stream.started') watch();
       if (event.kind === 'stream.stopped') streamStopped();

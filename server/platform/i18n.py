@@ -463,6 +463,10 @@ _JS_PAIRS: dict[str, tuple[str, str]] = {
                                 "The camera could not be opened. You can still share your location."),
     "js_caller_video_failed": ("La vidéo n'a pas pu partir. Des photos seront envoyées à la place.",
                                "The video could not be sent. Photos will be sent instead."),
+    "js_caller_on_air": ("● Le régulateur voit votre caméra", "● The regulator sees your camera"),
+    "js_caller_on_air_lost": ("Connexion perdue : le régulateur ne voit plus votre caméra, reconnexion…",
+                              "Connection lost: the regulator no longer sees your camera, reconnecting…"),
+    "js_caller_location_sent": ("Position envoyée au régulateur", "Location sent to the regulator"),
     "js_caller_location_failed": ("Votre position n'a pas pu être lue. Vérifiez que la localisation est activée.",
                                   "Your location could not be read. Check that location is turned on."),
 }

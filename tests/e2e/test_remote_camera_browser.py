@@ -188,13 +188,24 @@ async def test_the_regulator_sees_a_frozen_banner_within_3_s_of_the_callers_netw
     await regulator.wait_for_url("**/regulation/*")
     assert await regulator.evaluate(BANNER_STATE) == "waiting"
     link = str(await regulator.text_content("#caller-link"))
-    phone = await (await browsers["patient"].new_context(**pw.devices["Pixel 7"], ignore_https_errors=True)).new_page()
+    small_phone = {**pw.devices["Pixel 7"], "viewport": {"width": 360, "height": 740}}
+    phone = await (await browsers["patient"].new_context(
+        **small_phone, ignore_https_errors=True, permissions=["geolocation"],
+        geolocation={"latitude": 45.76404, "longitude": 4.83566, "accuracy": 35})).new_page()
     await phone.goto(link)
     await phone.click("#join")
     await phone.wait_for_url("**/caller")
     await phone.click("#accept")
     await regulator.wait_for_function(f"() => ({BANNER_STATE})() === 'hidden'", timeout=20_000)
     assert await regulator.evaluate("() => window.lucarne.stream") == "live"
+    # The caller's page fits a 360 px screen, says the regulator sees the camera, and confirms the position sent.
+    await phone.wait_for_function("() => document.querySelector('#preview').videoWidth > 0", timeout=10_000)
+    assert await phone.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    await phone.wait_for_selector("#on-air[data-state='live']", timeout=10_000)
+    assert "régulateur voit" in (t := await phone.text_content("#on-air") or "") or "regulator sees" in t
+    await phone.click("#share-location")
+    await phone.wait_for_function("() => /Position envoyée|Location sent/.test("
+                                  "document.querySelector('#caller-status').textContent)", timeout=10_000)
 
     lab.cut()
     cut_at = time.monotonic()

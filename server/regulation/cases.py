@@ -349,6 +349,17 @@ class RegulationCases:
         await self._audit_access(caller, "case.timeline", case_id, "ok")
         return entries
 
+    async def last_caller_location(self, case_id: str) -> dict[str, float] | None:
+        """The caller's latest shared position (``lat``, ``lon``), or ``None`` when they shared none."""
+        async with self._sessions() as session:
+            sealed = await session.scalar(select(CaseEvent.detail_enc).where(
+                CaseEvent.case_id == case_id, CaseEvent.kind == "caller.location").order_by(CaseEvent.id.desc())
+                .limit(1))
+        if sealed is None:
+            return None
+        detail = json.loads(self._sealer.open_text(sealed, f"case-event:{case_id}"))
+        return {"lat": float(detail["lat"]), "lon": float(detail["lon"])}
+
     async def still_room(self, case_id: str, capturer: str) -> None:
         """Refuse early, before the image is read, a still that the case's quotas have no room for."""
         async with self._sessions() as session:
@@ -360,6 +371,8 @@ class RegulationCases:
         """Validate, strip metadata (re-encode), seal and record a still image for an open case. The blob is
         written before its row and removed if the row is not written (a quota reached meanwhile, a failure)."""
         await self.still_room(case_id, capturer)
+        if location is None:  # a capture from the video, or a photo sent without a fix: where the caller last was
+            location = await self.last_caller_location(case_id)
         jpeg, width, height = await asyncio.to_thread(clean_still, image, self.still_limits)
         capture_id, now = new_id(), self._clock.now()
         digest = hashlib.sha256(jpeg).hexdigest()

@@ -65,6 +65,10 @@ class NewCase:
         return cls(number.strip(), phone.strip(), reason.strip())
 
 
+class CaseNumberOpen(Conflict):
+    code = "case_number_open"
+
+
 @dataclass(frozen=True)
 class CaseView:
     id: str
@@ -150,6 +154,7 @@ class RegulationCases:
     async def open_case(self, caller: Principal, new: NewCase) -> tuple[CaseView, CallerLinkView]:
         if caller.kind != "user" or caller.role != "regulator":
             raise Forbidden("only regulators open regulation cases")
+        await self._refuse_open_number(new.case_number)
         now, cid = self._clock.now(), new_id()
         row = RegulationCase(id=cid, case_number=new.case_number, status="open", created_at=now,
                              opened_by=caller.user_id,
@@ -163,6 +168,14 @@ class RegulationCases:
         link = await self._issue_link(cid, caller.actor)
         await self._audit_access(caller, "case.open", cid, "ok")
         return self._view(row), link
+
+    async def _refuse_open_number(self, case_number: str) -> None:
+        """Two open cases under one number would split one emergency's timeline and captures in two."""
+        async with self._sessions() as session:
+            taken = await session.scalar(select(RegulationCase.id).where(
+                RegulationCase.case_number == case_number, RegulationCase.status == "open").limit(1))
+        if taken is not None:
+            raise CaseNumberOpen(f"case {case_number} is already open: open it from the list, or close it first")
 
     async def get(self, caller: Principal, case_id: str) -> CaseView:
         row = await self._member_case(caller, case_id, "case.read")
@@ -336,6 +349,17 @@ class RegulationCases:
         await self._audit_access(caller, "case.timeline", case_id, "ok")
         return entries
 
+    async def last_caller_location(self, case_id: str) -> dict[str, float] | None:
+        """The caller's latest shared position (``lat``, ``lon``), or ``None`` when they shared none."""
+        async with self._sessions() as session:
+            sealed = await session.scalar(select(CaseEvent.detail_enc).where(
+                CaseEvent.case_id == case_id, CaseEvent.kind == "caller.location").order_by(CaseEvent.id.desc())
+                .limit(1))
+        if sealed is None:
+            return None
+        detail = json.loads(self._sealer.open_text(sealed, f"case-event:{case_id}"))
+        return {"lat": float(detail["lat"]), "lon": float(detail["lon"])}
+
     async def still_room(self, case_id: str, capturer: str) -> None:
         """Refuse early, before the image is read, a still that the case's quotas have no room for."""
         async with self._sessions() as session:
@@ -347,6 +371,8 @@ class RegulationCases:
         """Validate, strip metadata (re-encode), seal and record a still image for an open case. The blob is
         written before its row and removed if the row is not written (a quota reached meanwhile, a failure)."""
         await self.still_room(case_id, capturer)
+        if location is None:  # a capture from the video, or a photo sent without a fix: where the caller last was
+            location = await self.last_caller_location(case_id)
         jpeg, width, height = await asyncio.to_thread(clean_still, image, self.still_limits)
         capture_id, now = new_id(), self._clock.now()
         digest = hashlib.sha256(jpeg).hexdigest()

@@ -100,7 +100,8 @@ async def regulation_page(request: web.Request) -> web.StreamResponse:
     principal = _professional_page(request)
     cases = await request.app[regulation_key].list_for(principal)
     lang = request_language(request)
-    return render(request, "regulation.html", {"cases": cases, "boot": {"csrf": principal.csrf_token, "lang": lang}})
+    return render(request, "regulation.html", {"cases": cases, "boot": {"csrf": principal.csrf_token, "lang": lang,
+                                                                "strings": i18n.js_strings(lang)}})
 
 
 async def case_page(request: web.Request) -> web.StreamResponse:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import re
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -77,6 +79,17 @@ async def test_caller_streams_two_professionals_watch_and_the_server_captures(
         await regulator.click("#capture")
         await regulator.wait_for_selector("#captures img[data-capture]", timeout=10_000)
         capture_id = await regulator.get_attribute("#captures img[data-capture]", "data-capture")
+        # The gallery says when, by whom and where, and opens the capture in the page (not a download).
+        caption = await regulator.text_content("#captures figure figcaption") or ""
+        assert re.search(r"\d\d:\d\d:\d\d", caption) and ("régulateur" in caption or "regulator" in caption)
+        assert "non partagée" in caption or "not shared" in caption, caption
+        await regulator.click("#captures figure button")
+        assert await regulator.evaluate("() => document.querySelector('#capture-dialog').open")
+        assert capture_id in (await regulator.get_attribute("#capture-dialog img", "src") or "")
+        await regulator.click("#capture-dialog [data-close]")
+        assert not await regulator.evaluate("() => document.querySelector('#capture-dialog').open")
+        # Before the caller shares a position the box says so, with no empty fields on show.
+        assert await regulator.is_visible("#position-none") and not await regulator.is_visible("#position")
         fetched = await regulator.evaluate(API, ["GET", f"/api/cases/{case_id}/captures/{capture_id}.jpg", None])
         image = Image.open(io.BytesIO(base64.b64decode(fetched["image"]))).convert("RGB")
         width, height = image.size
@@ -128,8 +141,15 @@ async def test_caller_streams_two_professionals_watch_and_the_server_captures(
         kinds = [event["kind"] for event in timeline["body"]["events"]]
         for kind in ("link.opened", "caller.consent", "stream.started", "capture", "link.refused"):
             assert kind in kinds, kinds
-        await regulator.wait_for_function(  # the regulator is alerted
-            "() => document.querySelector('#status').textContent.includes('link.refused')", timeout=10_000)
+        await regulator.wait_for_function(  # the regulator is alerted, in words
+            "() => /autre appareil|device other than/.test(document.querySelector('#status').textContent)",
+            timeout=10_000)
+        # The timeline speaks sentences, newest first (seen without scrolling): no event name, no refusal code.
+        await regulator.wait_for_selector("#timeline li[data-kind='link.refused']", timeout=5_000)
+        shown = await regulator.eval_on_selector_all("#timeline li", "items => items.map(i => i.textContent)")
+        assert not [line for line in shown if re.search(r"[a-z]+\.[a-z_]+|other_device", line)], shown
+        assert await regulator.get_attribute("#timeline li:first-child", "data-kind") == "link.refused"
+        assert await regulator.text_content("#case-status") in ("En cours", "In progress")
 
         # The caller sends a photo from the phone, then stops sharing: both reach the timeline.
         await phone.click("#send-photo")
@@ -141,11 +161,57 @@ async def test_caller_streams_two_professionals_watch_and_the_server_captures(
             timeout=10_000)
         await phone.click("#stop")
         await regulator.wait_for_selector("#timeline li[data-kind='stream.stopped']", timeout=20_000)
-        # The case page says the video was lost and waits for the caller to send it again.
-        status = (await regulator.text_content("#status") or "").lower()
-        assert "reconnexion" in status or "reconnecting" in status, status
         await regulator.wait_for_selector("#timeline li[data-kind='caller.sharing.stopped']", timeout=5_000)
+        # The banner over the video says the caller stopped (not a lost connection, not a frozen picture).
+        assert await regulator.evaluate(BANNER_STATE) == "stopped"
         closed = await regulator.evaluate(API, ["POST", f"/api/cases/{case_id}/close", None])
         assert closed["status"] == 200
     finally:
         await caller_browser.close()
+
+
+BANNER_STATE = "() => { const b = document.querySelector('#stream-banner'); return b.hidden ? 'hidden' : b.dataset.state; }"
+
+
+async def test_the_regulator_sees_a_frozen_banner_within_3_s_of_the_callers_network_being_cut(
+        lab: Lab, lab_server: LabServer, browsers: dict[str, Any]) -> None:
+    subprocess.run([sys.executable, "-m", "server", "create-user", "regulateur", "--name", "regulateur", "--role",
+                    "regulator"], input=b"correct horse battery\n", env=lab_server.env, cwd=ROOT, check=True,
+                   capture_output=True)
+    pw = browsers["playwright"]
+    regulator = await (await browsers["practitioner"].new_context(ignore_https_errors=True)).new_page()
+    await _login(regulator, lab_server.url, "regulateur")
+    await regulator.goto(f"{lab_server.url}/regulation")
+    await regulator.fill("input[name=case_number]", "SAMU-E2E-CUT")
+    await regulator.fill("input[name=caller_phone]", "+33600000000")
+    await regulator.click("#open-case")
+    await regulator.wait_for_url("**/regulation/*")
+    assert await regulator.evaluate(BANNER_STATE) == "waiting"
+    link = str(await regulator.text_content("#caller-link"))
+    small_phone = {**pw.devices["Pixel 7"], "viewport": {"width": 360, "height": 740}}
+    phone = await (await browsers["patient"].new_context(
+        **small_phone, ignore_https_errors=True, permissions=["geolocation"],
+        geolocation={"latitude": 45.76404, "longitude": 4.83566, "accuracy": 35})).new_page()
+    await phone.goto(link)
+    await phone.click("#join")
+    await phone.wait_for_url("**/caller")
+    await phone.click("#accept")
+    await regulator.wait_for_function(f"() => ({BANNER_STATE})() === 'hidden'", timeout=20_000)
+    assert await regulator.evaluate("() => window.lucarne.stream") == "live"
+    # The caller's page fits a 360 px screen, says the regulator sees the camera, and confirms the position sent.
+    await phone.wait_for_function("() => document.querySelector('#preview').videoWidth > 0", timeout=10_000)
+    assert await phone.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    await phone.wait_for_selector("#on-air[data-state='live']", timeout=10_000)
+    assert "régulateur voit" in (t := await phone.text_content("#on-air") or "") or "regulator sees" in t
+    await phone.click("#share-location")
+    await phone.wait_for_function("() => /Position envoyée|Location sent/.test("
+                                  "document.querySelector('#caller-status').textContent)", timeout=10_000)
+
+    lab.cut()
+    cut_at = time.monotonic()
+    await regulator.wait_for_function(f"() => ({BANNER_STATE})() === 'frozen'", timeout=3_000)
+    assert time.monotonic() - cut_at <= 3.0
+    assert "2 s" in (await regulator.text_content("#stream-banner") or "")
+
+    lab.restore()  # the caller's network comes back: frames flow again and the banner goes away
+    await regulator.wait_for_function(f"() => ({BANNER_STATE})() === 'hidden'", timeout=20_000)

@@ -215,3 +215,17 @@ async def test_camera_commands_reach_the_caller_and_floods_are_refused(world: Wo
             await world.cases.command(regulator, case.id, "torch_off")
     world.clock.advance(seconds=11)
     await world.cases.command(regulator, case.id, "torch_off")  # allowed again once the window passed
+
+
+async def test_a_capture_without_a_fix_is_placed_where_the_caller_last_shared_their_position(world: World) -> None:
+    regulator = await world.user("regulateur", "regulator")
+    case, _ = await world.cases.open_case(regulator, NEW)
+    unplaced = await world.cases.store_capture(case.id, regulator.actor, _jpeg_with_gps(), "stream")
+    assert unplaced.location is None  # nothing shared yet: the gallery says "not shared"
+    await world.cases.record(case.id, f"caller:{case.id}", "caller.location", {"lat": 45.76, "lon": 4.83,
+                                                                             "accuracy": 30})
+    await world.cases.record(case.id, f"caller:{case.id}", "caller.location", {"lat": 45.77, "lon": 4.84,
+                                                                             "accuracy": 20})
+    placed = await world.cases.store_capture(case.id, regulator.actor, _jpeg_with_gps(), "stream")
+    view, _ = await world.cases.capture_image(regulator, case.id, placed.id)
+    assert placed.location == view.location == {"lat": 45.77, "lon": 4.84}

@@ -14,12 +14,21 @@ function step(id) {
 }
 
 async function event(kind, detail = {}) {
-  await fetch('/api/caller/events', {
+  const response = await fetch('/api/caller/events', {
     method: 'POST',
     credentials: 'same-origin',
     headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': boot.csrf },
     body: JSON.stringify({ kind, detail }),
   });
+  return response.ok;
+}
+
+// Says plainly on the phone whether the regulator is receiving the camera right now.
+function showOnAir(connectionState) {
+  const onAir = $('#on-air');
+  onAir.hidden = !['connected', 'disconnected', 'failed'].includes(connectionState);
+  onAir.dataset.state = connectionState === 'connected' ? 'live' : 'lost';
+  onAir.textContent = t(connectionState === 'connected' ? 'js_caller_on_air' : 'js_caller_on_air_lost');
 }
 
 // A full-resolution photo where the phone supports ImageCapture; otherwise a frame of the preview.
@@ -89,6 +98,7 @@ async function publish() {
   window.lucarne.pc = pc;
   pc.onconnectionstatechange = () => {
     window.lucarne.connection = pc.connectionState;
+    if (window.lucarne.pc === pc) showOnAir(pc.connectionState);
   };
 }
 
@@ -191,7 +201,9 @@ function onPosition(position) {
   if (location && (now - sentAt < 5000 || (!moved(fix, location) && now - sentAt < 30000))) return;
   location = fix;
   sentAt = now;
-  event('location', fix);
+  event('location', fix).then((ok) => {
+    $('#caller-status').textContent = t(ok ? 'js_caller_location_sent' : 'js_caller_location_failed');
+  }).catch(() => { $('#caller-status').textContent = t('js_caller_location_failed'); });
 }
 $('#share-location').onclick = () => {
   if (!navigator.geolocation) return;
@@ -205,6 +217,7 @@ $('#stop').onclick = async () => {
   if (watchId !== null) navigator.geolocation.clearWatch(watchId);
   if (stream) for (const track of stream.getTracks()) track.stop();
   if (window.lucarne.pc) window.lucarne.pc.close();
+  $('#on-air').hidden = true;
   stream = null;
   await event('sharing.stopped');
   step('stopped');

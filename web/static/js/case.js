@@ -1,6 +1,9 @@
 // Regulator's case page: caller link, live video through the server, captures, live timeline.
 import { preferForwardable } from './codecs.js';
 import { PositionView } from './position.js';
+import { StreamState } from './stream-state.js';
+import { CaptureGallery } from './capture-gallery.js';
+import { clockTime, refusalSentence, sentence } from './timeline-words.js';
 
 const boot = JSON.parse(document.getElementById('boot').textContent);
 const caseId = boot.caseId;
@@ -9,6 +12,8 @@ window.lucarne = { state: 'case', events: [] };
 const strings = boot.strings || {};
 const t = (key, values = {}) => (strings[key] || key).replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
 const position = new PositionView($('#position'), t);
+const gallery = new CaptureGallery($('#captures'), $('#capture-dialog'), t, boot.lang);
+const stream = new StreamState($('#stream-banner'), t, (state) => { window.lucarne.stream = state; });
 let lastEvent = 0;
 let watching = false;
 let viewer = null; // the RTCPeerConnection watching the caller, while there is one
@@ -31,11 +36,11 @@ function showLink(link) {
 
 // The caller's stream stopped (hang-up, lost connection, server media gone): the server closes this viewer's
 // peer; say so and watch again on the next stream.started (the caller re-offers on the same link).
-function streamStopped() {
+function streamStopped(byCaller = false) {
   if (viewer) viewer.close();
   viewer = null;
   watching = false;
-  $('#status').textContent = t('js_reconnecting');
+  stream.gone(byCaller);
 }
 
 async function watch() {
@@ -43,6 +48,7 @@ async function watch() {
   watching = true;
   const pc = new RTCPeerConnection({ iceServers: [] });
   viewer = pc;
+  stream.watching(pc);
   preferForwardable(pc.addTransceiver('video', { direction: 'recvonly' }), 'video');
   pc.ontrack = (event) => {
     $('#live').srcObject = new MediaStream([event.track]);
@@ -51,6 +57,7 @@ async function watch() {
     if (viewer !== pc) return;
     window.lucarne.live = pc.connectionState;
     if (['failed', 'closed'].includes(pc.connectionState)) watching = false;
+    if (pc.connectionState === 'disconnected' || pc.connectionState === 'failed') stream.connectionLost();
   };
   try {
     await pc.setLocalDescription(await pc.createOffer());
@@ -71,20 +78,10 @@ async function watch() {
   }
 }
 
-function describe(event) {
-  const d = event.detail || {};
-  if (event.kind === 'caller.location') return `${d.lat.toFixed(5)}, ${d.lon.toFixed(5)} (±${Math.round(d.accuracy)} m)`;
-  if (event.kind === 'caller.mode') return d.mode || '';
-  if (event.kind === 'caller.torch') return d.supported ? (d.on ? 'on' : 'off') : '—';
-  return '';
-}
-
-function addCapture(id) {
-  const image = document.createElement('img');
-  image.src = `/api/cases/${caseId}/captures/${id}.jpg`;
-  image.alt = id;
-  image.dataset.capture = id;
-  $('#captures').prepend(image);
+// The gallery lists the case's captures (with time, author and position) from the server after each new one.
+async function refreshCaptures() {
+  const { captures } = await api('GET', `/api/cases/${caseId}/captures`);
+  gallery.add(captures, (id) => `/api/cases/${caseId}/captures/${id}.jpg`);
 }
 
 async function poll() {
@@ -95,19 +92,27 @@ async function poll() {
       window.lucarne.events.push(event.kind);
       const item = document.createElement('li');
       item.dataset.kind = event.kind;
-      item.textContent = `${event.at.slice(11, 19)} ${event.kind} ${describe(event)}`;
+      const time = document.createElement('time');
+      time.dateTime = event.at;
+      time.textContent = clockTime(event.at, boot.lang);
+      item.append(time, ` ${sentence(event, t)}`);
       if (event.kind === 'link.refused') {
-        $('#status').textContent = `⚠ ${event.kind}: ${event.detail.reason}`;
+        $('#status').textContent = `⚠ ${refusalSentence(event.detail || {}, t)}`;
         $('#status').classList.add('alert');
       }
       if (event.kind === 'caller.torch' && event.detail.supported === false) {
         $('#status').textContent = boot.torchUnavailable || 'torch not available on this phone';
       }
-      $('#timeline').append(item);
-      if (event.kind === 'capture') addCapture(event.detail.capture);
+      $('#timeline').prepend(item); // newest first: the latest event is seen without scrolling
+      if (event.kind === 'capture') refreshCaptures().catch(() => {});
       if (event.kind === 'caller.location') position.add(event.detail, event.at);
       if (event.kind === 'stream.started') watch();
       if (event.kind === 'stream.stopped') streamStopped();
+      if (event.kind === 'caller.sharing.stopped') streamStopped(true);
+      if (event.kind === 'case.closed') {
+        stream.ended();
+        $('#case-status').textContent = t('js_case_status_closed');
+      }
     }
   } catch (error) {
     $('#status').textContent = error.message;
@@ -129,7 +134,8 @@ for (const [id, command] of [['#switch-camera', 'switch_camera'], ['#torch-on', 
 $('#add-member').onclick = () => api('POST', `/api/cases/${caseId}/members`, { username: $('#member-username').value });
 $('#close-case').onclick = async () => {
   await api('POST', `/api/cases/${caseId}/close`);
-  $('#case-status').textContent = 'closed';
+  $('#case-status').textContent = t('js_case_status_closed');
+  stream.ended();
 };
 if (boot.link) showLink(boot.link);
 poll();

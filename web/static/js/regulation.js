@@ -12,7 +12,8 @@ document.getElementById('new-case').addEventListener('submit', async (event) => 
   if (response.ok) window.location.assign(`/regulation/${data.case.id}`);
   else {
     const error = document.getElementById('form-error');
-    error.textContent = data.message;
+    // A known refusal in the page language; otherwise the server's words.
+    error.textContent = (data.error === 'case_number_open' && boot.strings?.js_case_number_open) || data.message;
     error.classList.remove('hidden');
   }
 });

@@ -86,9 +86,9 @@ async def test_consultation_end_to_end_with_network_drop(lab: Lab, lab_server: L
     await patient_reaches_waiting_room(patient, link)
     assert "/j/" not in patient.url  # the token left the address bar
 
-    await doctor.click("#start-call")
-    await doctor.wait_for_function("() => window.lucarne.state === 'in_call'")
+    # One click: admitting the patient puts both pages in the call (no separate "start the call").
     await doctor.click("#waiting-list li[data-state=waiting] .admit")
+    await doctor.wait_for_function("() => window.lucarne.state === 'in_call'")
     await patient.wait_for_function("() => window.lucarne.state === 'call'")
     for page in (doctor, patient):
         await page.wait_for_function(REMOTE_PLAYING, timeout=20_000)

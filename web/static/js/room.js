@@ -110,6 +110,8 @@ function waitingItem(participant) {
       try {
         await signaling.request('admit', { participant: participant.id });
         setConsultationStatus('in_progress');
+        // Admitting someone means talking to them: enter the call too, so nobody waits on a black screen.
+        await startCall();
       } catch (error) {
         admit.disabled = false;
         setStatus(`${t('js_error')}: ${error.message}`, 'error');

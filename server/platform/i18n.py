@@ -375,6 +375,9 @@ _JS_PAIRS: dict[str, tuple[str, str]] = {
     "js_unmute": ("Activer le micro", "Unmute"),
     "js_camera_off": ("Couper la caméra", "Camera off"),
     "js_camera_on": ("Activer la caméra", "Camera on"),
+    # Shown on the other participant's video when they turned their microphone or camera off.
+    "js_remote_muted": ("Micro coupé", "Microphone off"),
+    "js_remote_camera_off": ("Caméra coupée", "Camera off"),
     "js_session_over": ("Votre accès à cette consultation est terminé.", "Your access to this consultation is over."),
     "js_second_device": ("{name} a ouvert la consultation sur un autre appareil : il attend à nouveau. Admettez-le "
                          "seulement si c'est bien lui.",

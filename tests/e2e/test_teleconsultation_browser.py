@@ -105,13 +105,19 @@ async def test_consultation_end_to_end_with_network_drop(lab: Lab, lab_server: L
     # Controls: microphone and camera toggles act on the local tracks; switching camera keeps video flowing.
     local_enabled = "(kind) => document.querySelector('#local-video').srcObject.getTracks()" \
                     ".filter((t) => t.kind === kind).every((t) => t.enabled)"
+    # The other side sees it in words on the patient's video.
+    note = "#remote-videos .remote-media-note"
     await patient.click("#mute")
     assert await patient.evaluate(local_enabled, "audio") is False
+    await doctor.wait_for_selector(f"{note}:not(.hidden):has-text('Micro')")
     await patient.click("#mute")
     assert await patient.evaluate(local_enabled, "audio") is True
+    await doctor.wait_for_selector(note, state="hidden")
     await patient.click("#camera-off")
     assert await patient.evaluate(local_enabled, "video") is False
+    await doctor.wait_for_selector(f"{note}:not(.hidden):has-text('Cam')")
     await patient.click("#camera-off")
+    await doctor.wait_for_selector(note, state="hidden")
     await patient.click("#switch-camera")
     await wait_frames_above(doctor, await frames(doctor) + 15, 15)
 

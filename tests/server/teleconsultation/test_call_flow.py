@@ -79,6 +79,24 @@ async def test_patient_is_admitted_signals_chats_and_is_ended(live_server: Any) 
         await patient.session.close()
 
 
+async def test_microphone_and_camera_state_reaches_the_other_side_of_the_call(live_server: Any) -> None:
+    doctor, patient, doc_sock, pat_sock, _, doc_id, pat_id = await _admitted_pair(live_server)
+    try:
+        await doc_sock.call("enter")
+        await pat_sock.call("enter")
+        await doc_sock.next("peer-joined")
+        muted = {"media": {"audio": False, "video": True}}
+        assert (await pat_sock.call("signal", {"to": doc_id, "data": muted}))["ok"]
+        assert await doc_sock.next("signal") == {"from": pat_id, "data": muted}
+        refused = await pat_sock.call("signal", {"to": doc_id, "data": {"media": {"audio": "off", "video": True}}})
+        assert refused["ok"] is False and refused["error"] == "invalid"
+    finally:
+        for sock in (doc_sock, pat_sock):
+            await sock.close()
+        await doctor.session.close()
+        await patient.session.close()
+
+
 async def test_reconnecting_patient_keeps_admission_and_peer_learns_same_instance(live_server: Any) -> None:
     doctor, patient, doc_sock, pat_sock, _, doc_id, pat_id = await _admitted_pair(live_server)
     try:

@@ -282,6 +282,8 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "chat_placeholder": ("Écrire un message…", "Write a message…"),
     "send": ("Envoyer", "Send"),
     "end_consultation": ("Terminer la consultation", "End the consultation"),
+    "end_confirm_title": ("Terminer la consultation pour tout le monde ?", "End the consultation for everyone?"),
+    "end_confirm_cancel": ("Continuer la consultation", "Keep the consultation going"),
     "end_consultation_help": ("Met fin à l'appel pour tout le monde et enregistre le compte rendu.",
                               "Ends the call for everyone and saves the report."),
     "report": ("Compte rendu", "Report"),

@@ -133,7 +133,17 @@ async def test_consultation_end_to_end_with_network_drop(lab: Lab, lab_server: L
     assert await patient.evaluate("() => window.lucarne.state") == "call"
 
     await doctor.fill("#report", "Angine virale, traitement symptomatique.")
+    # Ending asks first, in a dialog the keyboard reaches: Escape keeps the call, Tab then Enter ends it.
     await doctor.click("#end-call")
+    await doctor.wait_for_selector("#end-dialog[open]")
+    await doctor.keyboard.press("Escape")
+    await doctor.wait_for_selector("#end-dialog", state="hidden")
+    assert await patient.evaluate("() => window.lucarne.state") == "call"
+    await doctor.click("#end-call")
+    await doctor.wait_for_function("() => document.activeElement.id === 'end-cancel'")
+    await doctor.keyboard.press("Tab")
+    assert await doctor.evaluate("() => document.activeElement.id") == "end-confirm"
+    await doctor.keyboard.press("Enter")
     await patient.wait_for_function("() => window.lucarne.state === 'ended'")
     assert await patient.is_visible("#ended")
     assert errors == []

@@ -279,7 +279,13 @@ async function main() {
   onClick('#new-guest-link', newGuestLink);
   onClick('#copy-guest-link', () => copy($('#guest-link-url').textContent));
   onClick('#save-report', saveReport);
-  onClick('#end-call', endConsultation);
+  // Ending is final for everyone: ask first, in a dialog that Escape or "keep going" closes.
+  onClick('#end-call', () => $('#end-dialog').showModal());
+  onClick('#end-cancel', () => $('#end-dialog').close());
+  onClick('#end-confirm', () => {
+    $('#end-dialog').close();
+    return endConsultation();
+  });
   onClick('#tap-to-play', () => {
     show($('#tap-to-play'), false);
     if (manager) manager.resumePlayback();

@@ -366,6 +366,8 @@ _JS_PAIRS: dict[str, tuple[str, str]] = {
     "js_error": ("Erreur", "Error"),
     "js_link_copied": ("Lien copié", "Link copied"),
     "js_link_used": ("Ce lien a déjà été ouvert par le patient.", "The patient already opened this link."),
+    "js_links_closed": ("La consultation est terminée : ses liens ne s'ouvrent plus.",
+                        "The consultation has ended: its links no longer open."),
     "js_no_link": ("Aucun lien actif. Créez-en un nouveau.", "No active link. Create a new one."),
     "js_saved": ("Compte rendu enregistré", "Report saved"),
     "js_ended": ("Consultation terminée", "Consultation ended"),

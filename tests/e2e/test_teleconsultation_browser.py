@@ -146,6 +146,13 @@ async def test_consultation_end_to_end_with_network_drop(lab: Lab, lab_server: L
     await doctor.keyboard.press("Enter")
     await patient.wait_for_function("() => window.lucarne.state === 'ended'")
     assert await patient.is_visible("#ended")
+    # The practitioner's page is read-only now, and stays so after a reload: no link to copy or renew, nobody online.
+    for _ in range(2):
+        await doctor.wait_for_function("() => window.lucarne.state === 'ended'")
+        for action in ("#copy-link", "#new-link", "#new-guest-link", "#link-url"):
+            assert not await doctor.is_visible(action), action
+        assert await doctor.locator("#waiting-list .badge.online, #waiting-list .badge.in-call").count() == 0
+        await doctor.reload()
     assert errors == []
     await doctor_context.close()
     await patient_context.close()

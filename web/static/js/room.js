@@ -22,9 +22,14 @@ let joined = null;
 let manager = null;
 let patientLink = null;
 let ended = ['ended', 'cancelled'].includes($('#consultation-status').dataset.status);
+let participants = []; // the waiting room as last shown
 
 // -- links ---------------------------------------------------------------------------------------------------
 function showPatientLink(link) {
+  if (ended) {
+    closeLinks();
+    return;
+  }
   patientLink = link;
   const anchor = $('#link-url');
   anchor.textContent = link ? link.url : '';
@@ -47,6 +52,15 @@ async function loadPatientLink() {
   if (usable.length) showPatientLink(usable[usable.length - 1]);
   else if (!ended) await newPatientLink();
   else showPatientLink(null);
+}
+
+// An ended consultation is read-only: its links no longer open, so nothing offers to copy or renew them.
+function closeLinks() {
+  patientLink = null;
+  for (const id of ['#link-url', '#link-details', '#guest-panel']) show($(id), false);
+  for (const button of document.querySelectorAll('#link-panel button')) show(button, false);
+  $('#link-note').textContent = t('js_links_closed');
+  show($('#link-note'), true);
 }
 
 async function newPatientLink() {
@@ -79,11 +93,13 @@ async function copy(text) {
 }
 
 // -- waiting room --------------------------------------------------------------------------------------------
-function renderWaitingRoom({ participants = [] }) {
+function renderWaitingRoom({ participants: latest = [] }) {
+  // Once the consultation is over nobody is online or in the call, whatever a late update says.
+  participants = ended ? latest.map((participant) => ({ ...participant, online: false, in_call: false })) : latest;
   const list = $('#waiting-list');
   list.replaceChildren(...participants.map(waitingItem));
   show($('#waiting-empty'), participants.length === 0);
-  const waiting = participants.filter((participant) => participant.state === 'waiting').length;
+  const waiting = ended ? 0 : participants.filter((participant) => participant.state === 'waiting').length;
   document.title = waiting ? `(${waiting}) ${pageTitle}` : pageTitle;
   $('#waiting-room').classList.toggle('attention', waiting > 0);
 }
@@ -224,7 +240,8 @@ function consultationEnded() {
   sessionStorage.removeItem(inCallKey);
   stopCall();
   for (const id of ['#start-call', '#end-call', '#new-link', '#revoke-link', '#new-guest-link']) $(id).disabled = true;
-  for (const button of document.querySelectorAll('#waiting-list .admit')) button.remove();
+  renderWaitingRoom({ participants });
+  closeLinks();
   setConsultationStatus('ended');
   setState('ended');
   setStatus(t('js_ended'), 'ok');

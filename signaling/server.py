@@ -266,7 +266,8 @@ class CallSignaling:
         await self.sio.emit("peer-joined", member.public(), to=f"call:{member.consultation_id}",
                             skip_sid=sid, namespace=NAMESPACE)
         await self._push_waiting_room(member.consultation_id)
-        return {"peers": [other.public() for other in others]}
+        chat = await self._authority.chat_so_far(member)
+        return {"peers": [other.public() for other in others], "chat": chat}
 
     async def _signal(self, sid: str, connection: _Connection, payload: Any) -> Ack:
         message = messages.parse_signal(payload, self.limits)

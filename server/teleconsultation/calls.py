@@ -159,6 +159,9 @@ class CallRules:
             )
             return _member(row), [_member(other) for other in others]
 
+    async def chat_so_far(self, member: Member) -> list[dict[str, Any]]:
+        return await self.chat_history(member.consultation_id)
+
     async def signal_route(self, member: Member, to: str) -> Route:
         """Checked against the database once, then served from the route cache (``route_cache.py``): a call's
         signaling (an offer, a dozen candidates, restarts) never waits for the database after its first message."""

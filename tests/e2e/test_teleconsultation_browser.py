@@ -132,6 +132,18 @@ async def test_consultation_end_to_end_with_network_drop(lab: Lab, lab_server: L
     assert await patient.evaluate("() => window.__sameDocument === true")
     assert await patient.evaluate("() => window.lucarne.state") == "call"
 
+    # The patient hangs up, joins again and is admitted again: the chat so far is shown again.
+    await patient.click("#hangup")
+    await patient.wait_for_function("() => window.lucarne.state === 'left'")
+    await patient.click("#rejoin")
+    await patient.wait_for_selector("#continue:not([disabled])", timeout=15_000)
+    await patient.click("#continue")
+    await patient.wait_for_function("() => window.lucarne.state === 'waiting'")
+    await doctor.click("#waiting-list li[data-state=waiting] .admit")
+    await patient.wait_for_function("() => window.lucarne.state === 'call'")
+    for text in ("J'ai mal à la gorge", "Depuis quand ?"):
+        await patient.wait_for_selector(f".chat-msg:has-text(\"{text}\")", timeout=5_000)
+
     await doctor.fill("#report", "Angine virale, traitement symptomatique.")
     # Ending asks first, in a dialog the keyboard reaches: Escape keeps the call, Tab then Enter ends it.
     await doctor.click("#end-call")

@@ -97,6 +97,31 @@ async def test_microphone_and_camera_state_reaches_the_other_side_of_the_call(li
         await patient.session.close()
 
 
+async def test_patient_who_hung_up_and_is_admitted_again_gets_the_chat_back(live_server: Any) -> None:
+    doctor, patient, doc_sock, pat_sock, _, doc_id, pat_id = await _admitted_pair(live_server)
+    again = None
+    try:
+        await doc_sock.call("enter")
+        await pat_sock.call("enter")
+        assert (await pat_sock.call("chat", {"text": "J'ai de la fièvre"}))["ok"]
+        assert (await pat_sock.call("leave"))["ok"]
+        await pat_sock.close()
+        again = await SocketPeer.connect(patient)  # the "join again" button reloads the page
+        rejoin = await again.call("join", {"instance": "pat-2"})
+        assert rejoin["state"] == "left" and "chat" not in rejoin
+        assert (await again.call("ready"))["state"] == "waiting"
+        assert (await doc_sock.call("admit", {"participant": pat_id}))["ok"]
+        await again.next("admitted")
+        entered = await again.call("enter")
+        assert [message["text"] for message in entered["chat"]] == ["J'ai de la fièvre"]
+    finally:
+        for sock in (doc_sock, pat_sock, again):
+            if sock is not None:
+                await sock.close()
+        await doctor.session.close()
+        await patient.session.close()
+
+
 async def test_reconnecting_patient_keeps_admission_and_peer_learns_same_instance(live_server: Any) -> None:
     doctor, patient, doc_sock, pat_sock, _, doc_id, pat_id = await _admitted_pair(live_server)
     try:

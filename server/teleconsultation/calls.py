@@ -256,7 +256,11 @@ class CallRules:
     async def presence(self, member: Member, online: bool, connection: str) -> None:
         connection = connection_of(self._node, connection)
         async with self._sessions.begin() as session:
-            row = await _participant(session, member.participant_id)
+            # A removed participant's sockets still go offline (their close is how the removal takes effect).
+            row = await _participant(session, member.participant_id) if online \
+                else await session.get(Participant, member.participant_id, with_for_update=True)
+            if row is None:
+                return
             if online:
                 row.online, row.connection = True, connection
             elif row.connection == connection:

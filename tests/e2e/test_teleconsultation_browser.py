@@ -170,6 +170,27 @@ async def test_consultation_end_to_end_with_network_drop(lab: Lab, lab_server: L
     await patient_context.close()
 
 
+async def test_practitioner_removes_a_waiting_patient(lab: Lab, lab_server: LabServer,
+                                                      browsers: dict[str, Any]) -> None:
+    playwright = browsers["playwright"]
+    doctor_context = await browsers["practitioner"].new_context(ignore_https_errors=True)
+    patient_context = await browsers["patient"].new_context(**playwright.devices["Pixel 7"], ignore_https_errors=True)
+    doctor, patient = await doctor_context.new_page(), await patient_context.new_page()
+    try:
+        link = await open_consultation(doctor, lab_server.url)
+        await patient_reaches_waiting_room(patient, link)
+        await doctor.click("#waiting-list li[data-state=waiting] .remove")
+        await patient.wait_for_function("() => window.lucarne.state === 'ended'")
+        words = (await patient.text_content("#ended-over") or "").lower()
+        assert "retiré" in words or "removed" in words, words
+        await doctor.wait_for_selector("#waiting-list li", state="detached")
+        await patient.reload()  # its access is over: the page no longer opens
+        assert "/visit" not in patient.url or not await patient.is_visible("#continue")
+    finally:
+        await doctor_context.close()
+        await patient_context.close()
+
+
 @pytest.mark.parametrize(
     ("dropped_flag", "expected"),
     [("--use-fake-ui-for-media-stream", ("autoris", "allow")),  # the permission prompt is refused

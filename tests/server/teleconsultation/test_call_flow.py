@@ -122,6 +122,39 @@ async def test_patient_who_hung_up_and_is_admitted_again_gets_the_chat_back(live
         await patient.session.close()
 
 
+async def test_practitioner_removes_a_waiting_patient_whose_session_no_longer_joins(live_server: Any) -> None:
+    doctor = await _practitioner(live_server)
+    created = await new_consultation(doctor)
+    cid = created["consultation"]["id"]
+    patient = await join_as_patient(live_server, created["link"]["url"])
+    doc_sock = await SocketPeer.connect(doctor)
+    pat_sock = await SocketPeer.connect(patient)
+    try:
+        await doc_sock.call("join", {"consultation": cid, "instance": "doc-1"})
+        pat_id = (await pat_sock.call("join", {"instance": "pat-1"}))["me"]
+        assert (await pat_sock.call("ready"))["state"] == "waiting"
+        disconnected = asyncio.Event()
+        pat_sock.client.on("disconnect", disconnected.set, namespace="/call")
+        removed = await doctor.api("POST", f"/api/consultations/{cid}/participants/{pat_id}/remove")
+        assert removed.status == 200
+        await pat_sock.next("removed")
+        await asyncio.wait_for(disconnected.wait(), 5)  # its socket is closed
+        room = await doc_sock.next("waiting-room")
+        while any(p["id"] == pat_id for p in room["participants"]):  # earlier updates come first
+            room = await doc_sock.next("waiting-room")
+        assert (await patient.session.get("/visit")).status == 403  # its session is over
+        assert (await doc_sock.call("admit", {"participant": pat_id}))["ok"] is False
+        import socketio
+
+        with pytest.raises(socketio.exceptions.ConnectionError):  # its session no longer joins
+            await SocketPeer.connect(patient)
+    finally:
+        for sock in (doc_sock, pat_sock):
+            await sock.close()
+        await doctor.session.close()
+        await patient.session.close()
+
+
 async def test_reconnecting_patient_keeps_admission_and_peer_learns_same_instance(live_server: Any) -> None:
     doctor, patient, doc_sock, pat_sock, _, doc_id, pat_id = await _admitted_pair(live_server)
     try:

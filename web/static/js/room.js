@@ -135,7 +135,24 @@ function waitingItem(participant) {
     });
     item.append(admit);
   }
+  if (!ended) item.append(removeButton(participant));
   return item;
+}
+
+// Refuse someone waiting, or take them out of the call: their page says so and their access ends.
+function removeButton(participant) {
+  const remove = element('button', 'remove subtle-danger', t('js_remove'));
+  remove.type = 'button';
+  remove.addEventListener('click', async () => {
+    remove.disabled = true;
+    try {
+      await api('POST', `${base}/participants/${participant.id}/remove`);
+    } catch (error) {
+      remove.disabled = false;
+      setStatus(`${t('js_error')}: ${error.message}`, 'error');
+    }
+  });
+  return remove;
 }
 
 // -- call ----------------------------------------------------------------------------------------------------

@@ -171,6 +171,11 @@ function main() {
     if (step === 'waiting') enterCall();
   });
   signaling.on('ended', () => finish('over'));
+  signaling.on('removed', () => {
+    $('#ended-over h1').textContent = t('js_removed_title');
+    $('#ended-over .lead').textContent = t('js_removed');
+    finish('over');
+  });
   // Another device opened this consultation with our session: the server closes this socket next.
   signaling.on('replaced', () => {
     $('#ended-over .lead').textContent = t('js_replaced');

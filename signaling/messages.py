@@ -158,7 +158,7 @@ def parse_signal(payload: Any, limits: Limits) -> SignalMessage:
     to = _participant_id(data.get("to"), "to")
     body = data.get("data")
     if not isinstance(body, dict) or len(body) != 1:
-        raise InvalidMessage("data must hold exactly one of description, candidate, restartRequest")
+        raise InvalidMessage("data must hold exactly one of description, candidate, restartRequest, media")
     (kind, value), = body.items()
     if kind == "description":
         return SignalMessage(to, {"description": _description(value, limits)})
@@ -166,7 +166,17 @@ def parse_signal(payload: Any, limits: Limits) -> SignalMessage:
         return SignalMessage(to, {"candidate": _candidate(value, limits)})
     if kind == "restartRequest" and value is True:
         return SignalMessage(to, {"restartRequest": True})
-    raise InvalidMessage("data must hold exactly one of description, candidate, restartRequest")
+    if kind == "media":
+        return SignalMessage(to, {"media": _media_state(value)})
+    raise InvalidMessage("data must hold exactly one of description, candidate, restartRequest, media")
+
+
+def _media_state(value: Any) -> dict[str, bool]:
+    """``{audio, video}``: whether the sender's microphone and camera are on, for the other side to show."""
+    if not isinstance(value, dict) or set(value) != {"audio", "video"} \
+            or not all(isinstance(flag, bool) for flag in value.values()):
+        raise InvalidMessage("media must be {audio: true or false, video: true or false}")
+    return {"audio": value["audio"], "video": value["video"]}
 
 
 def _description(value: Any, limits: Limits) -> dict[str, str]:

@@ -73,6 +73,11 @@ class CallAuthority(Protocol):
         """An admitted member enters the call; returns it and the other members already in the call."""
         ...
 
+    async def chat_so_far(self, member: Member) -> list[dict[str, Any]]:
+        """The consultation's chat until now, for a member who just entered the call: after hanging up and
+        being admitted again, its ``join`` acknowledgement carried none."""
+        ...
+
     async def signal_route(self, member: Member, to: str) -> bool | None:
         """``None`` when ``member`` may not signal participant ``to`` (same call, both admitted); otherwise
         whether ``to`` currently has a connected socket (any process), so senders know to retry."""

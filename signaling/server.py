@@ -124,6 +124,13 @@ class CallSignaling:
         for prefix in ("call", "staff", "c"):
             await self.sio.close_room(f"{prefix}:{consultation_id}", namespace=NAMESPACE)
 
+    async def participant_removed(self, consultation_id: str, participant_id: str) -> None:
+        """Tell a removed participant so (its sockets are closed next by the host) and the others it left."""
+        # Its relay peers go when its sockets close (``_disconnect``).
+        await self.sio.emit("removed", {}, to=f"p:{participant_id}", namespace=NAMESPACE)
+        await self.sio.emit("peer-left", {"id": participant_id}, to=f"call:{consultation_id}", namespace=NAMESPACE)
+        await self._push_waiting_room(consultation_id)
+
     # -- registration ----------------------------------------------------------------------------------------
     def _register(self) -> None:
         handlers: dict[str, Callable[[str, _Connection, Any], Awaitable[Ack]]] = {
@@ -266,7 +273,8 @@ class CallSignaling:
         await self.sio.emit("peer-joined", member.public(), to=f"call:{member.consultation_id}",
                             skip_sid=sid, namespace=NAMESPACE)
         await self._push_waiting_room(member.consultation_id)
-        return {"peers": [other.public() for other in others]}
+        chat = await self._authority.chat_so_far(member)
+        return {"peers": [other.public() for other in others], "chat": chat}
 
     async def _signal(self, sid: str, connection: _Connection, payload: Any) -> Ack:
         message = messages.parse_signal(payload, self.limits)

@@ -164,6 +164,10 @@ class WebSessions:
         ids = select(Participant.id).where(Participant.consultation_id == consultation_id)
         return await self._revoke_where(WebSession.participant_id.in_(ids))
 
+    async def revoke_participant(self, participant_id: str) -> list[str]:
+        """Revoke the sessions of one patient or guest (removed by the practitioner); returns their hashes."""
+        return await self._revoke_where(WebSession.participant_id == participant_id)
+
     async def revoke_user(self, user_id: str) -> list[str]:
         """Revoke every session of one account (deactivation); returns their hashes (to close sockets)."""
         return await self._revoke_where(WebSession.user_id == user_id)

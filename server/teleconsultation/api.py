@@ -120,6 +120,20 @@ async def end_consultation(request: web.Request) -> web.Response:
     return web.json_response(view.to_json())
 
 
+async def remove_participant(request: web.Request) -> web.Response:
+    principal = require_professional(request)
+    cid, pid = request.match_info["cid"], request.match_info["pid"]
+    socket_sessions = request.app[socket_sessions_key]
+    # As at the end: the participant hears "removed" before the sweep closes its sockets.
+    async with socket_sessions.sweep_held():
+        await request.app[consultations_key].remove_participant(principal, cid, pid)
+        ended = await request.app[web_sessions_key].revoke_participant(pid)
+        request.app[calls_key].forget_routes(pid)
+        await request.app[signaling_key].participant_removed(cid, pid)
+        await socket_sessions.end(ended)
+    return web.json_response({"removed": pid})
+
+
 async def media_status(request: web.Request) -> web.Response:
     """Which server-side relay peers the consultation has (none while the call is peer to peer)."""
     principal = require_professional(request)
@@ -149,4 +163,5 @@ def setup_api_routes(app: web.Application) -> None:
     app.router.add_get("/api/consultations/{cid}/events", consultation_record)
     app.router.add_post("/api/consultations/{cid}/end", end_consultation)
     app.router.add_get("/api/consultations/{cid}/media", media_status)
+    app.router.add_post("/api/consultations/{cid}/participants/{pid}/remove", remove_participant)
     app.router.add_put("/api/consultations/{cid}/report", save_report)

@@ -159,6 +159,9 @@ class CallRules:
             )
             return _member(row), [_member(other) for other in others]
 
+    async def chat_so_far(self, member: Member) -> list[dict[str, Any]]:
+        return await self.chat_history(member.consultation_id)
+
     async def signal_route(self, member: Member, to: str) -> Route:
         """Checked against the database once, then served from the route cache (``route_cache.py``): a call's
         signaling (an offer, a dozen candidates, restarts) never waits for the database after its first message."""
@@ -253,7 +256,11 @@ class CallRules:
     async def presence(self, member: Member, online: bool, connection: str) -> None:
         connection = connection_of(self._node, connection)
         async with self._sessions.begin() as session:
-            row = await _participant(session, member.participant_id)
+            # A removed participant's sockets still go offline (their close is how the removal takes effect).
+            row = await _participant(session, member.participant_id) if online \
+                else await session.get(Participant, member.participant_id, with_for_update=True)
+            if row is None:
+                return
             if online:
                 row.online, row.connection = True, connection
             elif row.connection == connection:

@@ -25,7 +25,7 @@ from ..platform.ids import looks_like_id, new_id
 from ..platform.models import Consultation, ConsultationEvent, JoinLink, Participant
 from .consultation_record import RecordEntry, describe
 from .invites import Invitation, email_text, sms_text
-from .lifecycle import CONSULTATION, check_transition
+from .lifecycle import CONSULTATION, PARTICIPANT, check_transition
 
 __all__ = ["NewConsultation", "ConsultationView", "LinkView", "Consultations", "LinkRefused"]
 
@@ -205,6 +205,24 @@ class Consultations:
             row = fresh
         await self._record(caller, "consultation.end", cid, "ok")
         return self._view(row)
+
+    async def remove_participant(self, caller: Principal, cid: str, participant_id: str) -> None:
+        """Refuse a waiting patient or guest, or take one out of the call: for good (``removed`` is final)."""
+        await self._owned(caller, cid, "participant.remove")
+        async with self._sessions.begin() as session:
+            consultation = await session.get(Consultation, cid, with_for_update=True)
+            row = await session.get(Participant, participant_id, with_for_update=True) \
+                if looks_like_id(participant_id) else None
+            if row is None or row.consultation_id != cid or row.kind not in ("patient", "guest"):
+                raise NotFound("no such participant")
+            assert consultation is not None
+            if consultation.status not in ("scheduled", "in_progress"):
+                raise Invalid("this consultation is over")
+            check_transition(PARTICIPANT, row.state, "removed", "participant")
+            row.state, row.in_call = "removed", False
+            session.add(ConsultationEvent(consultation_id=cid, at=self._clock.now(), actor=caller.actor,
+                                          event="removed"))
+        await self._record(caller, "participant.remove", cid, "ok")
 
     async def save_report(self, caller: Principal, cid: str, report: str) -> None:
         await self._owned(caller, cid, "report.write")

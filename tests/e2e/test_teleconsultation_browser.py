@@ -86,9 +86,9 @@ async def test_consultation_end_to_end_with_network_drop(lab: Lab, lab_server: L
     await patient_reaches_waiting_room(patient, link)
     assert "/j/" not in patient.url  # the token left the address bar
 
-    await doctor.click("#start-call")
-    await doctor.wait_for_function("() => window.lucarne.state === 'in_call'")
+    # One click: admitting the patient puts both pages in the call (no separate "start the call").
     await doctor.click("#waiting-list li[data-state=waiting] .admit")
+    await doctor.wait_for_function("() => window.lucarne.state === 'in_call'")
     await patient.wait_for_function("() => window.lucarne.state === 'call'")
     for page in (doctor, patient):
         await page.wait_for_function(REMOTE_PLAYING, timeout=20_000)
@@ -105,13 +105,19 @@ async def test_consultation_end_to_end_with_network_drop(lab: Lab, lab_server: L
     # Controls: microphone and camera toggles act on the local tracks; switching camera keeps video flowing.
     local_enabled = "(kind) => document.querySelector('#local-video').srcObject.getTracks()" \
                     ".filter((t) => t.kind === kind).every((t) => t.enabled)"
+    # The other side sees it in words on the patient's video.
+    note = "#remote-videos .remote-media-note"
     await patient.click("#mute")
     assert await patient.evaluate(local_enabled, "audio") is False
+    await doctor.wait_for_selector(f"{note}:not(.hidden):has-text('Micro')")
     await patient.click("#mute")
     assert await patient.evaluate(local_enabled, "audio") is True
+    await doctor.wait_for_selector(note, state="hidden")
     await patient.click("#camera-off")
     assert await patient.evaluate(local_enabled, "video") is False
+    await doctor.wait_for_selector(f"{note}:not(.hidden):has-text('Cam')")
     await patient.click("#camera-off")
+    await doctor.wait_for_selector(note, state="hidden")
     await patient.click("#switch-camera")
     await wait_frames_above(doctor, await frames(doctor) + 15, 15)
 
@@ -126,13 +132,63 @@ async def test_consultation_end_to_end_with_network_drop(lab: Lab, lab_server: L
     assert await patient.evaluate("() => window.__sameDocument === true")
     assert await patient.evaluate("() => window.lucarne.state") == "call"
 
+    # The patient hangs up, joins again and is admitted again: the chat so far is shown again.
+    await patient.click("#hangup")
+    await patient.wait_for_function("() => window.lucarne.state === 'left'")
+    await patient.click("#rejoin")
+    await patient.wait_for_selector("#continue:not([disabled])", timeout=15_000)
+    await patient.click("#continue")
+    await patient.wait_for_function("() => window.lucarne.state === 'waiting'")
+    await doctor.click("#waiting-list li[data-state=waiting] .admit")
+    await patient.wait_for_function("() => window.lucarne.state === 'call'")
+    for text in ("J'ai mal à la gorge", "Depuis quand ?"):
+        await patient.wait_for_selector(f".chat-msg:has-text(\"{text}\")", timeout=5_000)
+
     await doctor.fill("#report", "Angine virale, traitement symptomatique.")
+    # Ending asks first, in a dialog the keyboard reaches: Escape keeps the call, Tab then Enter ends it.
     await doctor.click("#end-call")
+    await doctor.wait_for_selector("#end-dialog[open]")
+    await doctor.keyboard.press("Escape")
+    await doctor.wait_for_selector("#end-dialog", state="hidden")
+    assert await patient.evaluate("() => window.lucarne.state") == "call"
+    await doctor.click("#end-call")
+    await doctor.wait_for_function("() => document.activeElement.id === 'end-cancel'")
+    await doctor.keyboard.press("Tab")
+    assert await doctor.evaluate("() => document.activeElement.id") == "end-confirm"
+    await doctor.keyboard.press("Enter")
     await patient.wait_for_function("() => window.lucarne.state === 'ended'")
     assert await patient.is_visible("#ended")
+    # The practitioner's page is read-only now, and stays so after a reload: no link to copy or renew, nobody online.
+    for _ in range(2):
+        await doctor.wait_for_function("() => window.lucarne.state === 'ended'")
+        for action in ("#copy-link", "#new-link", "#new-guest-link", "#link-url"):
+            assert not await doctor.is_visible(action), action
+        assert await doctor.locator("#waiting-list .badge.online, #waiting-list .badge.in-call").count() == 0
+        await doctor.reload()
     assert errors == []
     await doctor_context.close()
     await patient_context.close()
+
+
+async def test_practitioner_removes_a_waiting_patient(lab: Lab, lab_server: LabServer,
+                                                      browsers: dict[str, Any]) -> None:
+    playwright = browsers["playwright"]
+    doctor_context = await browsers["practitioner"].new_context(ignore_https_errors=True)
+    patient_context = await browsers["patient"].new_context(**playwright.devices["Pixel 7"], ignore_https_errors=True)
+    doctor, patient = await doctor_context.new_page(), await patient_context.new_page()
+    try:
+        link = await open_consultation(doctor, lab_server.url)
+        await patient_reaches_waiting_room(patient, link)
+        await doctor.click("#waiting-list li[data-state=waiting] .remove")
+        await patient.wait_for_function("() => window.lucarne.state === 'ended'")
+        words = (await patient.text_content("#ended-over") or "").lower()
+        assert "retiré" in words or "removed" in words, words
+        await doctor.wait_for_selector("#waiting-list li", state="detached")
+        await patient.reload()  # its access is over: the page no longer opens
+        assert "/visit" not in patient.url or not await patient.is_visible("#continue")
+    finally:
+        await doctor_context.close()
+        await patient_context.close()
 
 
 @pytest.mark.parametrize(

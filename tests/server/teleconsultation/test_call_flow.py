@@ -79,6 +79,82 @@ async def test_patient_is_admitted_signals_chats_and_is_ended(live_server: Any) 
         await patient.session.close()
 
 
+async def test_microphone_and_camera_state_reaches_the_other_side_of_the_call(live_server: Any) -> None:
+    doctor, patient, doc_sock, pat_sock, _, doc_id, pat_id = await _admitted_pair(live_server)
+    try:
+        await doc_sock.call("enter")
+        await pat_sock.call("enter")
+        await doc_sock.next("peer-joined")
+        muted = {"media": {"audio": False, "video": True}}
+        assert (await pat_sock.call("signal", {"to": doc_id, "data": muted}))["ok"]
+        assert await doc_sock.next("signal") == {"from": pat_id, "data": muted}
+        refused = await pat_sock.call("signal", {"to": doc_id, "data": {"media": {"audio": "off", "video": True}}})
+        assert refused["ok"] is False and refused["error"] == "invalid"
+    finally:
+        for sock in (doc_sock, pat_sock):
+            await sock.close()
+        await doctor.session.close()
+        await patient.session.close()
+
+
+async def test_patient_who_hung_up_and_is_admitted_again_gets_the_chat_back(live_server: Any) -> None:
+    doctor, patient, doc_sock, pat_sock, _, doc_id, pat_id = await _admitted_pair(live_server)
+    again = None
+    try:
+        await doc_sock.call("enter")
+        await pat_sock.call("enter")
+        assert (await pat_sock.call("chat", {"text": "J'ai de la fièvre"}))["ok"]
+        assert (await pat_sock.call("leave"))["ok"]
+        await pat_sock.close()
+        again = await SocketPeer.connect(patient)  # the "join again" button reloads the page
+        rejoin = await again.call("join", {"instance": "pat-2"})
+        assert rejoin["state"] == "left" and "chat" not in rejoin
+        assert (await again.call("ready"))["state"] == "waiting"
+        assert (await doc_sock.call("admit", {"participant": pat_id}))["ok"]
+        await again.next("admitted")
+        entered = await again.call("enter")
+        assert [message["text"] for message in entered["chat"]] == ["J'ai de la fièvre"]
+    finally:
+        for sock in (doc_sock, pat_sock, again):
+            if sock is not None:
+                await sock.close()
+        await doctor.session.close()
+        await patient.session.close()
+
+
+async def test_practitioner_removes_a_waiting_patient_whose_session_no_longer_joins(live_server: Any) -> None:
+    doctor = await _practitioner(live_server)
+    created = await new_consultation(doctor)
+    cid = created["consultation"]["id"]
+    patient = await join_as_patient(live_server, created["link"]["url"])
+    doc_sock = await SocketPeer.connect(doctor)
+    pat_sock = await SocketPeer.connect(patient)
+    try:
+        await doc_sock.call("join", {"consultation": cid, "instance": "doc-1"})
+        pat_id = (await pat_sock.call("join", {"instance": "pat-1"}))["me"]
+        assert (await pat_sock.call("ready"))["state"] == "waiting"
+        disconnected = asyncio.Event()
+        pat_sock.client.on("disconnect", disconnected.set, namespace="/call")
+        removed = await doctor.api("POST", f"/api/consultations/{cid}/participants/{pat_id}/remove")
+        assert removed.status == 200
+        await pat_sock.next("removed")
+        await asyncio.wait_for(disconnected.wait(), 5)  # its socket is closed
+        room = await doc_sock.next("waiting-room")
+        while any(p["id"] == pat_id for p in room["participants"]):  # earlier updates come first
+            room = await doc_sock.next("waiting-room")
+        assert (await patient.session.get("/visit")).status == 403  # its session is over
+        assert (await doc_sock.call("admit", {"participant": pat_id}))["ok"] is False
+        import socketio
+
+        with pytest.raises(socketio.exceptions.ConnectionError):  # its session no longer joins
+            await SocketPeer.connect(patient)
+    finally:
+        for sock in (doc_sock, pat_sock):
+            await sock.close()
+        await doctor.session.close()
+        await patient.session.close()
+
+
 async def test_reconnecting_patient_keeps_admission_and_peer_learns_same_instance(live_server: Any) -> None:
     doctor, patient, doc_sock, pat_sock, _, doc_id, pat_id = await _admitted_pair(live_server)
     try:

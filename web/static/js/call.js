@@ -10,6 +10,7 @@
 //   under 'auto' when the pair's ICE fails or does not connect within media.p2pTimeoutMs. The side that switches
 //   publishes first; the server then tells the other side (`relay-published`), which switches too.
 import { hook, log, mark } from './hook.js';
+import { t } from './i18n.js';
 import { RelayLink } from './relay.js';
 
 const POLL_MS = 500;
@@ -47,6 +48,7 @@ class Peer {
     this.p2pDeadline = 0; // 'auto': relay if ICE has not connected by then
     this.everConnected = false;
     this.relayRetryAt = 0;
+    this.remoteMedia = { audio: true, video: true }; // what the other side says its microphone and camera do
   }
 
   // The connection the other participant's media arrives on.
@@ -196,12 +198,20 @@ export class PeerManager {
   attach(peer, stream) {
     let video = this.videoOf(peer.id);
     if (!video) {
+      // One tile per participant: the video, and a line in words when their microphone or camera is off.
+      const tile = document.createElement('div');
+      tile.className = 'remote-tile';
       video = document.createElement('video');
       video.dataset.peer = peer.id;
       video.autoplay = true;
       video.playsInline = true;
       video.setAttribute('playsinline', '');
-      this.container.append(video);
+      const note = document.createElement('p');
+      note.className = 'remote-media-note hidden';
+      note.setAttribute('aria-live', 'polite');
+      tile.append(video, note);
+      this.container.append(tile);
+      this.showRemoteMedia(peer);
     }
     video.dataset.kind = peer.kind;
     video.title = peer.label || '';
@@ -212,6 +222,8 @@ export class PeerManager {
         if (!hook.firstFrameAt) hook.firstFrameAt = performance.timeOrigin + performance.now();
       });
     }
+    // Our stream reached them and theirs reached us: tell them whether our microphone and camera are on.
+    this.announceMediaTo(peer);
     const playing = video.play();
     if (playing) {
       playing.catch((error) => {
@@ -241,8 +253,39 @@ export class PeerManager {
     const video = this.videoOf(id);
     if (video) {
       video.srcObject = null;
-      video.remove();
+      video.parentElement.remove();
     }
+  }
+
+  // -- microphone and camera state, both ways -----------------------------------------------------------------
+  localMediaState() {
+    const media = this.media;
+    return { audio: Boolean(media && media.audioEnabled), video: Boolean(media && media.videoEnabled) };
+  }
+
+  // After a local toggle: every participant in the call learns it.
+  announceMedia() {
+    for (const peer of this.peers.values()) this.announceMediaTo(peer);
+  }
+
+  announceMediaTo(peer) {
+    this.send(peer, { media: this.localMediaState() });
+  }
+
+  onRemoteMedia(peer, state) {
+    peer.remoteMedia = { audio: state.audio !== false, video: state.video !== false };
+    this.showRemoteMedia(peer);
+  }
+
+  showRemoteMedia(peer) {
+    const video = this.videoOf(peer.id);
+    const note = video && video.parentElement.querySelector('.remote-media-note');
+    if (!note) return;
+    const off = [];
+    if (!peer.remoteMedia.audio) off.push(t('js_remote_muted'));
+    if (!peer.remoteMedia.video) off.push(t('js_remote_camera_off'));
+    note.textContent = off.join(' · ');
+    note.classList.toggle('hidden', off.length === 0);
   }
 
   // -- signaling ----------------------------------------------------------------------------------------------
@@ -254,6 +297,10 @@ export class PeerManager {
       if (!(data.description && data.description.type === 'offer')) return;
       peer = new Peer({ id: from }, true);
       this.peers.set(from, peer);
+    }
+    if (data.media) {
+      this.onRemoteMedia(peer, data.media);
+      return;
     }
     if (peer.relay) return; // this pair goes through the server now: peer-to-peer signals are stale
     this.enqueue(peer, () => this.handleSignal(peer, data));

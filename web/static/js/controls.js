@@ -15,13 +15,21 @@ export class CallControls {
     this.mute.addEventListener('click', () => {
       this.media.setAudioEnabled(!this.media.audioEnabled);
       this.refresh();
+      this.announce();
     });
     this.camera.addEventListener('click', () => {
       this.media.setVideoEnabled(!this.media.videoEnabled);
       this.refresh();
+      this.announce();
     });
     if (this.switcher) this.switcher.addEventListener('click', () => this.switchCamera());
     $('#hangup').addEventListener('click', () => onHangup());
+  }
+
+  // The other participants see in words that our microphone or camera is off.
+  announce() {
+    const manager = this.manager();
+    if (manager) manager.announceMedia();
   }
 
   // Show our own picture and bring the buttons in line with the local tracks.

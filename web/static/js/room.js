@@ -22,9 +22,14 @@ let joined = null;
 let manager = null;
 let patientLink = null;
 let ended = ['ended', 'cancelled'].includes($('#consultation-status').dataset.status);
+let participants = []; // the waiting room as last shown
 
 // -- links ---------------------------------------------------------------------------------------------------
 function showPatientLink(link) {
+  if (ended) {
+    closeLinks();
+    return;
+  }
   patientLink = link;
   const anchor = $('#link-url');
   anchor.textContent = link ? link.url : '';
@@ -47,6 +52,15 @@ async function loadPatientLink() {
   if (usable.length) showPatientLink(usable[usable.length - 1]);
   else if (!ended) await newPatientLink();
   else showPatientLink(null);
+}
+
+// An ended consultation is read-only: its links no longer open, so nothing offers to copy or renew them.
+function closeLinks() {
+  patientLink = null;
+  for (const id of ['#link-url', '#link-details', '#guest-panel']) show($(id), false);
+  for (const button of document.querySelectorAll('#link-panel button')) show(button, false);
+  $('#link-note').textContent = t('js_links_closed');
+  show($('#link-note'), true);
 }
 
 async function newPatientLink() {
@@ -79,11 +93,13 @@ async function copy(text) {
 }
 
 // -- waiting room --------------------------------------------------------------------------------------------
-function renderWaitingRoom({ participants = [] }) {
+function renderWaitingRoom({ participants: latest = [] }) {
+  // Once the consultation is over nobody is online or in the call, whatever a late update says.
+  participants = ended ? latest.map((participant) => ({ ...participant, online: false, in_call: false })) : latest;
   const list = $('#waiting-list');
   list.replaceChildren(...participants.map(waitingItem));
   show($('#waiting-empty'), participants.length === 0);
-  const waiting = participants.filter((participant) => participant.state === 'waiting').length;
+  const waiting = ended ? 0 : participants.filter((participant) => participant.state === 'waiting').length;
   document.title = waiting ? `(${waiting}) ${pageTitle}` : pageTitle;
   $('#waiting-room').classList.toggle('attention', waiting > 0);
 }
@@ -110,6 +126,8 @@ function waitingItem(participant) {
       try {
         await signaling.request('admit', { participant: participant.id });
         setConsultationStatus('in_progress');
+        // Admitting someone means talking to them: enter the call too, so nobody waits on a black screen.
+        await startCall();
       } catch (error) {
         admit.disabled = false;
         setStatus(`${t('js_error')}: ${error.message}`, 'error');
@@ -117,7 +135,24 @@ function waitingItem(participant) {
     });
     item.append(admit);
   }
+  if (!ended) item.append(removeButton(participant));
   return item;
+}
+
+// Refuse someone waiting, or take them out of the call: their page says so and their access ends.
+function removeButton(participant) {
+  const remove = element('button', 'remove subtle-danger', t('js_remove'));
+  remove.type = 'button';
+  remove.addEventListener('click', async () => {
+    remove.disabled = true;
+    try {
+      await api('POST', `${base}/participants/${participant.id}/remove`);
+    } catch (error) {
+      remove.disabled = false;
+      setStatus(`${t('js_error')}: ${error.message}`, 'error');
+    }
+  });
+  return remove;
 }
 
 // -- call ----------------------------------------------------------------------------------------------------
@@ -222,7 +257,8 @@ function consultationEnded() {
   sessionStorage.removeItem(inCallKey);
   stopCall();
   for (const id of ['#start-call', '#end-call', '#new-link', '#revoke-link', '#new-guest-link']) $(id).disabled = true;
-  for (const button of document.querySelectorAll('#waiting-list .admit')) button.remove();
+  renderWaitingRoom({ participants });
+  closeLinks();
   setConsultationStatus('ended');
   setState('ended');
   setStatus(t('js_ended'), 'ok');
@@ -277,7 +313,13 @@ async function main() {
   onClick('#new-guest-link', newGuestLink);
   onClick('#copy-guest-link', () => copy($('#guest-link-url').textContent));
   onClick('#save-report', saveReport);
-  onClick('#end-call', endConsultation);
+  // Ending is final for everyone: ask first, in a dialog that Escape or "keep going" closes.
+  onClick('#end-call', () => $('#end-dialog').showModal());
+  onClick('#end-cancel', () => $('#end-dialog').close());
+  onClick('#end-confirm', () => {
+    $('#end-dialog').close();
+    return endConsultation();
+  });
   onClick('#tap-to-play', () => {
     show($('#tap-to-play'), false);
     if (manager) manager.resumePlayback();

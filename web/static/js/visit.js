@@ -20,6 +20,7 @@ let devices = null; // the device check's result
 let admitted = false;
 let manager = null;
 let step = 'device-check';
+let chat = null;
 
 function go(next) {
   step = next;
@@ -110,6 +111,7 @@ async function enterCall() {
   try {
     const ack = await signaling.enter();
     if (manager) manager.entered(ack.peers);
+    chat.addAll(ack.chat); // a patient who hung up and was admitted again had no chat in its join
   } catch (error) {
     log(`enter failed: ${error.code} ${error.message}`);
     setStatus(`${t('js_error')}: ${error.message}`, 'error');
@@ -160,7 +162,7 @@ function finish(kind) {
 // -- wiring --------------------------------------------------------------------------------------------------
 function main() {
   go('device-check');
-  const chat = new Chat({ signaling, me: () => joined && joined.me });
+  chat = new Chat({ signaling, me: () => joined && joined.me });
 
   signaling.on('admitted', () => {
     mark('admitted');
@@ -169,6 +171,11 @@ function main() {
     if (step === 'waiting') enterCall();
   });
   signaling.on('ended', () => finish('over'));
+  signaling.on('removed', () => {
+    $('#ended-over h1').textContent = t('js_removed_title');
+    $('#ended-over .lead').textContent = t('js_removed');
+    finish('over');
+  });
   // Another device opened this consultation with our session: the server closes this socket next.
   signaling.on('replaced', () => {
     $('#ended-over .lead').textContent = t('js_replaced');
@@ -186,6 +193,7 @@ function main() {
     showNetwork(ack.rtt);
     updateContinue();
     chat.addAll(ack.chat);
+    if (entered) chat.addAll(entered.chat); // messages sent while our socket was away
     if (manager) {
       manager.onRestored(ack, entered);
       callChanged();

@@ -15,7 +15,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from server.keys import accounts_key, db_key
-from server.platform.models import AuditEntry
+from server.platform.models import AuditEntry, Participant
 from tests.expertise.requests_support import PNG_1x1, http_body, seed_professional
 from tests.fakes import Browser
 
@@ -33,6 +33,7 @@ AUDITED = {
     ("GET", CONSULTATION + "/links/{jti}/invite.ics"), ("GET", CONSULTATION + "/chat"),
     ("GET", CONSULTATION + "/events"),
     ("POST", CONSULTATION + "/end"), ("GET", CONSULTATION + "/media"), ("PUT", CONSULTATION + "/report"),
+    ("POST", CONSULTATION + "/participants/{pid}/remove"),
     ("POST", "/api/cases"), ("GET", "/api/cases"), ("GET", CASE), ("POST", CASE + "/link"),
     ("POST", CASE + "/link/send"), ("POST", CASE + "/members"), ("GET", CASE + "/timeline"),
     ("GET", CASE + "/captures"), ("GET", CASE + "/captures/{capture}.jpg"), ("GET", CASE + "/export"),
@@ -174,6 +175,11 @@ async def _consultations(audited: Audited, gp: Browser, patient: Browser) -> Non
     path = link["url"].removeprefix(audited.server.url)
     assert (await patient.session.get(path)).status == 200  # the landing page
     await audited.call(patient, ("POST", "/j/{token}"), path, expect=303)
+    async with audited.server.app[db_key]() as session:
+        pid = await session.scalar(select(Participant.id).where(Participant.consultation_id == cid,
+                                                                 Participant.kind == "patient"))
+    await audited.call(gp, ("POST", CONSULTATION + "/participants/{pid}/remove"),
+                       f"{base}/participants/{pid}/remove", json={}, rpps=rpps)
     await audited.call(gp, ("POST", CONSULTATION + "/links/{jti}/revoke"), f"{base}/links/{link['jti']}/revoke",
                        rpps=rpps)
     await audited.call(gp, ("POST", CONSULTATION + "/end"), base + "/end", json={}, rpps=rpps)

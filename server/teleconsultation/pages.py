@@ -30,15 +30,10 @@ _LINK_MESSAGES = {
     "ended": ("link_ended", 410),
     "not_yet": ("link_not_yet", 403),
 }
-# Landing page texts per link kind: (title, text, button, hint).
-
-
-def _principal(request: web.Request) -> Principal | None:
-    return principal_of(request)
 
 
 def _professional(request: web.Request) -> Principal:
-    principal = _principal(request)
+    principal = principal_of(request)
     if principal is None or principal.kind != "user":
         raise web.HTTPSeeOther("/login")
     return principal
@@ -55,7 +50,7 @@ def _set_session_cookie(request: web.Request, response: web.StreamResponse, toke
 
 
 async def index(request: web.Request) -> web.StreamResponse:
-    principal = _principal(request)
+    principal = principal_of(request)
     if principal is not None and principal.kind == "participant":
         raise web.HTTPSeeOther("/visit")
     raise web.HTTPSeeOther(home_of(principal.role) if principal else "/login")
@@ -88,7 +83,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
-    principal = _principal(request)
+    principal = principal_of(request)
     if principal is not None:
         await request.app[web_sessions_key].revoke(principal.session_hash)
         await request.app[socket_sessions_key].end([principal.session_hash])
@@ -160,7 +155,7 @@ async def exchange_link(request: web.Request) -> web.StreamResponse:
 
 
 async def visit(request: web.Request) -> web.StreamResponse:
-    principal = _principal(request)
+    principal = principal_of(request)
     if principal is None or principal.kind != "participant":
         t = i18n.translator(request_language(request))
         return render_error(request, 403, t("visit_needs_link"), title_key="link_error_title")

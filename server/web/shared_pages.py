@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..identity.sessions import Principal
 from ..platform import i18n
 from .context import principal_of
 from .templates import render, request_language
@@ -15,10 +14,6 @@ _LANDINGS = {
     "join": ("join_title", "join_text", "join_button", "join_hint"),
     "caller": ("caller_title", "caller_landing_text", "caller_landing_button", "caller_landing_hint"),
 }
-
-
-def _principal(request: web.Request) -> Principal | None:
-    return principal_of(request)
 
 
 def render_error(request: web.Request, status: int, message: str, *, title_key: str = "error_title") -> web.Response:
@@ -32,7 +27,7 @@ def render_link_landing(request: web.Request, kind: str, lang: str) -> web.Respo
     link. A plain script could post by itself, but some preview fetchers run scripts; none presses a button."""
     t = i18n.translator(lang)
     title, text, button, hint = (t(key) for key in _LANDINGS[kind])
-    principal = _principal(request)
+    principal = principal_of(request)
     response = render(request, "link.html", {
         "title": title, "text": text, "button": button, "hint": hint,
         "csrf": principal.csrf_token if principal is not None else "",

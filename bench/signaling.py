@@ -44,7 +44,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -288,13 +288,17 @@ class Practitioner:
         """Create a consultation; return its id and the patient's session cookie (link exchanged)."""
         response = await self.session.post(
             f"{self.url}/api/consultations",
-            json={"patient_name": f"Patient {index}", "scheduled_at": "2030-01-15T10:30:00+01:00", "language": "fr"},
+            # A patient link opens only shortly before its appointment (LUCARNE_LINK_OPENS_BEFORE).
+            json={"patient_name": f"Patient {index}", "language": "fr",
+                  "scheduled_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat()},
             headers={"Origin": self.url, "Cookie": self.cookie, "X-CSRF-Token": self.csrf})
         if response.status != 201:
             raise RuntimeError(f"consultation not created: {response.status} {await response.text()}")
         created = await response.json()
         link = created["link"]["url"]
-        exchanged = await self.session.get(link, allow_redirects=False, headers={"Origin": self.url})
+        # GET shows the landing page only; its button's POST exchanges the link (as a patient's tap does).
+        exchanged = await self.session.post(link, allow_redirects=False,
+                                            headers={"Origin": self.url, "Sec-Fetch-Site": "same-origin"})
         if exchanged.status != 303:
             raise RuntimeError(f"link exchange failed: {exchanged.status}")
         return created["consultation"]["id"], f"{COOKIE}={exchanged.cookies[COOKIE].value}"
